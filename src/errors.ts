@@ -1,0 +1,72 @@
+/**
+ * Every error sft throws is an SftError with a stable `code`. The family (subclass) decides the CLI exit code:
+ *
+ * | class            | exit | codes                                                              |
+ * |------------------|------|--------------------------------------------------------------------|
+ * | UsageError       | 2    | USAGE                                                              |
+ * | AuthError        | 3    | AUTH_FAILED                                                        |
+ * | IntegrityError   | 4    | TAMPERED, TRUNCATED, MALFORMED, HASH_MISMATCH, UNSUPPORTED, EXPIRED|
+ * | NetworkError     | 5    | NETWORK, TIMEOUT, PEER_REFUSED, LIMIT                              |
+ * | SftError (base)  | 1    | IO, INTERNAL                                                       |
+ */
+export type ErrorCode =
+  | 'USAGE'
+  | 'AUTH_FAILED'
+  | 'TAMPERED'
+  | 'TRUNCATED'
+  | 'MALFORMED'
+  | 'HASH_MISMATCH'
+  | 'UNSUPPORTED'
+  | 'EXPIRED'
+  | 'NETWORK'
+  | 'TIMEOUT'
+  | 'PEER_REFUSED'
+  | 'LIMIT'
+  | 'IO'
+  | 'INTERNAL';
+
+export class SftError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number = 1;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Bad arguments or options given by the caller. */
+export class UsageError extends SftError {
+  override readonly exitCode = 2;
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+/** Wrong password, or the peer could not prove it knows the password. */
+export class AuthError extends SftError {
+  override readonly exitCode = 3;
+  constructor(message = 'wrong password or authentication failed') {
+    super('AUTH_FAILED', message);
+  }
+}
+
+/** Tampered, truncated or malformed input: authentication tags, hashes or structure do not check out. */
+export class IntegrityError extends SftError {
+  override readonly exitCode = 4;
+  constructor(code: 'TAMPERED' | 'TRUNCATED' | 'MALFORMED' | 'HASH_MISMATCH' | 'UNSUPPORTED' | 'EXPIRED', message: string) {
+    super(code, message);
+  }
+}
+
+/** The connection failed, timed out, or the peer refused or broke off the session. */
+export class NetworkError extends SftError {
+  override readonly exitCode = 5;
+  constructor(code: 'NETWORK' | 'TIMEOUT' | 'PEER_REFUSED' | 'LIMIT', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export function malformed(message: string): IntegrityError {
+  return new IntegrityError('MALFORMED', message);
+}
