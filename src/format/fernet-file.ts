@@ -1,0 +1,153 @@
+/**
+ * The Fernet file container: the original design's pipeline (a random salt per file, PBKDF2-HMAC-SHA256 to a Fernet
+ * key, the content as Fernet tokens), made safe to stream. See docs/PROTOCOL.md "Fernet file format".
+ *
+ *   header  = "SFT-FERNET/1\n" ‖ iterations (u32 BE) ‖ salt (16)
+ *   record  = token length (u32 BE) ‖ token (url-safe base64 text, as Python's Fernet.encrypt returns it)
+ *   token plaintext = kind (u8: 0 data, 1 end) ‖ index (u64 BE) ‖ body
+ *     data: body = 1..65536 content bytes, index = 0, 1, 2, ...
+ *     end:  body = SHA-256 of the content (32) ‖ content length (u64 BE), index = number of data records
+ *
+ * The index binds the order, the end record binds the end of the file and the content hash, and nothing may follow it.
+ */
+import { AuthError, IntegrityError, SftError } from '../errors.js';
+import { Fernet } from '../crypto/fernet.js';
+import { createSha256 } from '../crypto/hash.js';
+import { CHUNK_SIZE } from '../crypto/stream.js';
+import { MAX_ITERATIONS } from '../crypto/pbkdf2.js';
+import { ByteQueue } from '../util/byte-queue.js';
+import { equalConstantTime, u64be } from '../crypto/bytes.js';
+
+export const FERNET_MAGIC = Buffer.from('SFT-FERNET/1\n');
+export const FERNET_HEADER_SIZE = FERNET_MAGIC.length + 4 + 16;
+const KIND_DATA = 0;
+const KIND_END = 1;
+const RECORD_PREFIX = 9;
+/** The base64 length of the largest token: header 25, ciphertext of 9 + 65536 bytes padded, HMAC 32. */
+export const MAX_TOKEN_CHARS = Math.ceil((25 + (Math.floor((RECORD_PREFIX + CHUNK_SIZE) / 16) + 1) * 16 + 32) / 3) * 4;
+
+export function encodeFernetFileHeader(iterations: number, salt: Uint8Array): Buffer {
+  const out = Buffer.alloc(FERNET_HEADER_SIZE);
+  FERNET_MAGIC.copy(out);
+  out.writeUInt32BE(iterations, FERNET_MAGIC.length);
+  out.set(salt, FERNET_MAGIC.length + 4);
+  return out;
+}
+
+/** @throws IntegrityError MALFORMED when the header is short, has the wrong magic, or an iteration count out of range. */
+export function parseFernetFileHeader(data: Buffer): { iterations: number; salt: Buffer } {
+  if (data.length < FERNET_HEADER_SIZE || !data.subarray(0, FERNET_MAGIC.length).equals(FERNET_MAGIC)) {
+    throw new IntegrityError('MALFORMED', 'not an sft fernet file, or its header is truncated');
+  }
+  const iterations = data.readUInt32BE(FERNET_MAGIC.length);
+  if (iterations < 1 || iterations > MAX_ITERATIONS) throw new IntegrityError('MALFORMED', `fernet file: iteration count ${iterations} out of range`);
+  return { iterations, salt: Buffer.from(data.subarray(FERNET_MAGIC.length + 4, FERNET_HEADER_SIZE)) };
+}
+
+function record(fernet: Fernet, kind: number, index: number, body: Buffer): Buffer[] {
+  const prefix = Buffer.alloc(RECORD_PREFIX);
+  prefix[0] = kind;
+  prefix.writeBigUInt64BE(BigInt(index), 1);
+  const token = Buffer.from(fernet.encrypt(Buffer.concat([prefix, body])), 'latin1');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(token.length);
+  return [length, token];
+}
+
+/** Turns content, pushed in any split, into records. */
+export class FernetFileWriter {
+  readonly #fernet: Fernet;
+  readonly #pending = new ByteQueue();
+  readonly #hash = createSha256();
+  #index = 0;
+  #length = 0;
+
+  constructor(fernet: Fernet) {
+    this.#fernet = fernet;
+  }
+
+  push(content: Buffer): Buffer[] {
+    this.#pending.push(content);
+    this.#hash.update(content);
+    this.#length += content.length;
+    const out: Buffer[] = [];
+    while (this.#pending.length >= CHUNK_SIZE) out.push(...record(this.#fernet, KIND_DATA, this.#index++, this.#pending.take(CHUNK_SIZE)));
+    return out;
+  }
+
+  end(): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.#pending.length > 0) out.push(...record(this.#fernet, KIND_DATA, this.#index++, this.#pending.take(this.#pending.length)));
+    out.push(...record(this.#fernet, KIND_END, this.#index, Buffer.concat([this.#hash.digest(), u64be(this.#length)])));
+    return out;
+  }
+}
+
+/**
+ * Reads records pushed in any split, releasing each data record's content once its token verified and its index
+ * checked. end() checks that the end record arrived and that the SHA-256 and length of the content match it.
+ * @throws AuthError when the first token fails its HMAC (wrong password), IntegrityError otherwise.
+ */
+export class FernetFileReader {
+  readonly #fernet: Fernet;
+  readonly #pending = new ByteQueue();
+  readonly #hash = createSha256();
+  #index = 0;
+  #length = 0;
+  #ended = false;
+  #sha256 = '';
+
+  constructor(fernet: Fernet) {
+    this.#fernet = fernet;
+  }
+
+  /** Hex SHA-256 of the content, set once the end record verified. */
+  get sha256(): string {
+    return this.#sha256;
+  }
+
+  push(data: Buffer, release: (content: Buffer) => void): void {
+    this.#pending.push(data);
+    while (this.#pending.length >= 4) {
+      if (this.#ended) throw new IntegrityError('TAMPERED', 'fernet file: data after the end record');
+      const tokenLength = this.#pending.peek(4).readUInt32BE(0);
+      if (tokenLength < 1 || tokenLength > MAX_TOKEN_CHARS) throw new IntegrityError('MALFORMED', `fernet file: record ${this.#index} has a bad length`);
+      if (this.#pending.length < 4 + tokenLength) return;
+      this.#pending.take(4);
+      this.#record(this.#pending.take(tokenLength), release);
+    }
+    if (this.#ended && this.#pending.length > 0) throw new IntegrityError('TAMPERED', 'fernet file: data after the end record');
+  }
+
+  end(): void {
+    if (!this.#ended || this.#pending.length > 0) throw new IntegrityError('TRUNCATED', 'fernet file truncated: end record missing');
+  }
+
+  #record(token: Buffer, release: (content: Buffer) => void): void {
+    let plain: Buffer;
+    try {
+      plain = this.#fernet.decrypt(token.toString('latin1'));
+    } catch (error) {
+      if (this.#index === 0 && error instanceof SftError && error.code === 'TAMPERED') throw new AuthError();
+      throw new IntegrityError('TAMPERED', `fernet file: record ${this.#index} failed verification (${(error as Error).message})`);
+    }
+    if (plain.length < RECORD_PREFIX || plain.readBigUInt64BE(1) !== BigInt(this.#index)) {
+      throw new IntegrityError('TAMPERED', `fernet file: record ${this.#index} out of order`);
+    }
+    const body = plain.subarray(RECORD_PREFIX);
+    if (plain[0] === KIND_DATA && body.length > 0 && body.length <= CHUNK_SIZE) {
+      this.#hash.update(body);
+      this.#length += body.length;
+      this.#index++;
+      release(body);
+    } else if (plain[0] === KIND_END && body.length === 40) {
+      if (body.readBigUInt64BE(32) !== BigInt(this.#length)) throw new IntegrityError('TAMPERED', 'fernet file: content length mismatch');
+      const digest = this.#hash.digest();
+      if (!equalConstantTime(digest, body.subarray(0, 32))) throw new IntegrityError('HASH_MISMATCH', 'fernet file: sha-256 of the content does not match');
+      this.#sha256 = digest.toString('hex');
+      this.#ended = true;
+    } else {
+      throw new IntegrityError('MALFORMED', `fernet file: record ${this.#index} is malformed`);
+    }
+  }
+}
