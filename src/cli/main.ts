@@ -64,7 +64,7 @@ export function createProgram(io: CliIo): Command {
     .action(async (file: string, options: CommonOptions & { output?: string; format: FileFormat; iterations?: number; force?: boolean }) => {
       const out = reporter(options);
       const secret = await password(options, true);
-      const strength = passwordStrength(secret);
+      const strength = await passwordStrength(secret);
       if (strength.score < 3) out.warn(`weak password (strength ${strength.score}/4). ${strength.advice}`.trim());
       const output = options.output ?? `${file}.${options.format}`;
       const bar = out.bar(file, 0);

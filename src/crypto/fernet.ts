@@ -51,18 +51,23 @@ export class Fernet {
     this.#encryptionKey = raw.subarray(16, 32);
   }
 
-  /** Encrypts to the token's raw bytes (before base64url). */
-  encryptToBytes(data: Uint8Array, options: FernetEncryptOptions = {}): Buffer {
+  /** Encrypts the concatenation of `parts` to the token's raw bytes (before base64url), with one copy. */
+  encryptToBytes(parts: Uint8Array | Uint8Array[], options: FernetEncryptOptions = {}): Buffer {
     const iv = options.iv ?? randomBytes(16);
     if (iv.length !== 16) throw new UsageError(`"iv" expected 16 bytes, got ${iv.length}`);
     const time = options.time ?? Math.floor(Date.now() / 1000);
+    const plaintextLength = Array.isArray(parts) ? parts.reduce((n, p) => n + p.length, 0) : parts.length;
+    const token = Buffer.allocUnsafe(HEADER + (Math.floor(plaintextLength / 16) + 1) * 16 + MAC);
+    header(time, iv).copy(token);
     const cipher = createCipheriv('aes-128-cbc', this.#encryptionKey, iv);
-    const body = Buffer.concat([header(time, iv), cipher.update(data), cipher.final()]);
-    const mac = createHmac('sha256', this.#signingKey).update(body).digest();
-    return Buffer.concat([body, mac]);
+    let offset = HEADER;
+    for (const part of Array.isArray(parts) ? parts : [parts]) offset += cipher.update(part).copy(token, offset);
+    offset += cipher.final().copy(token, offset);
+    createHmac('sha256', this.#signingKey).update(token.subarray(0, offset)).digest().copy(token, offset);
+    return token;
   }
 
-  encrypt(data: Uint8Array, options: FernetEncryptOptions = {}): string {
+  encrypt(data: Uint8Array | Uint8Array[], options: FernetEncryptOptions = {}): string {
     return toBase64Url(this.encryptToBytes(data, options));
   }
 

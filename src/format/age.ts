@@ -168,6 +168,12 @@ export async function encodeScryptHeader(fileKey: Uint8Array, passphrase: string
   return Buffer.concat([macInput, Buffer.from(` ${encodeBase64(headerMac(fileKey, macInput))}\n`)]);
 }
 
+/** The length of a header from encodeScryptHeader(): fixed for a work factor, so the payload can be written first. */
+export function scryptHeaderLength(workFactor = DEFAULT_WORK_FACTOR): number {
+  const stanza: Stanza = { type: 'scrypt', args: [encodeBase64(Buffer.alloc(16)), String(workFactor)], body: Buffer.alloc(32) };
+  return encodeHeaderWithoutMac([stanza]).length + 1 + 43 + 1;
+}
+
 /**
  * Unwraps the file key from the header's scrypt stanza with `passphrase`, then checks the header MAC.
  * @throws IntegrityError MALFORMED (a malformed or disallowed scrypt stanza, work factor above the limit),

@@ -48,10 +48,10 @@ function record(fernet: Fernet, kind: number, index: number, body: Buffer): Buff
   const prefix = Buffer.alloc(RECORD_PREFIX);
   prefix[0] = kind;
   prefix.writeBigUInt64BE(BigInt(index), 1);
-  const token = Buffer.from(fernet.encrypt(Buffer.concat([prefix, body])), 'latin1');
+  const token = fernet.encrypt([prefix, body]);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(token.length);
-  return [length, token];
+  return [length, Buffer.from(token, 'latin1')];
 }
 
 /** Turns content, pushed in any split, into records. */

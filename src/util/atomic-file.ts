@@ -10,6 +10,8 @@ export interface AtomicWriteOptions {
   /** Replace an existing file (atomically). Otherwise an existing file is an error and is left untouched. */
   overwrite?: boolean;
   mode?: number;
+  /** fsync the file before it is moved into place (and the directory after), for crash durability. */
+  fsync?: boolean;
 }
 
 /** A hidden temporary name beside `path`, on the same file system so the final rename is atomic. */
@@ -22,15 +24,15 @@ export function tempPathFor(path: string): string {
  * `path`. On any failure the temporary file is removed: `path` never holds partial or unverified content.
  * @throws SftError IO when `path` exists and `overwrite` is not set, plus whatever `produce` throws.
  */
-export async function atomicWrite<T>(path: string, produce: (out: Writable) => Promise<T>, options: AtomicWriteOptions = {}): Promise<T> {
+export async function atomicWrite<T>(path: string, produce: (out: Writable, tempPath: string) => Promise<T>, options: AtomicWriteOptions = {}): Promise<T> {
   const temp = tempPathFor(path);
   // flush: fsync before close, so the rename below never exposes a file whose data is not on disk.
-  const out = createWriteStream(temp, { flags: 'wx', mode: options.mode ?? 0o666, flush: true, highWaterMark: 256 * 1024 });
+  const out = createWriteStream(temp, { flags: 'wx', mode: options.mode ?? 0o666, flush: options.fsync === true, highWaterMark: 1024 * 1024 });
   try {
     await once(out, 'open');
-    const result = await produce(out);
+    const result = await produce(out, temp);
     if (!out.closed) await once(out, 'close');
-    await placeFile(temp, path, options.overwrite ?? false);
+    await placeFile(temp, path, options.overwrite ?? false, options.fsync === true);
     return result;
   } catch (error) {
     out.destroy();
@@ -41,7 +43,7 @@ export async function atomicWrite<T>(path: string, produce: (out: Writable) => P
 }
 
 /** Moves a complete temporary file into place: rename() to replace, link() + unlink to refuse an existing name. */
-export async function placeFile(temp: string, path: string, overwrite: boolean): Promise<void> {
+export async function placeFile(temp: string, path: string, overwrite: boolean, fsyncDir = false): Promise<void> {
   if (overwrite) {
     await rename(temp, path);
   } else {
@@ -53,6 +55,8 @@ export async function placeFile(temp: string, path: string, overwrite: boolean):
     }
     await rm(temp);
   }
-  const dir = await open(dirname(path), 'r');
-  await dir.sync().finally(() => dir.close());
+  if (fsyncDir) {
+    const dir = await open(dirname(path), 'r');
+    await dir.sync().finally(() => dir.close());
+  }
 }
