@@ -6,8 +6,8 @@
  * | UsageError       | 2    | USAGE                                                              |
  * | AuthError        | 3    | AUTH_FAILED                                                        |
  * | IntegrityError   | 4    | TAMPERED, TRUNCATED, MALFORMED, HASH_MISMATCH, UNSUPPORTED, EXPIRED|
- * | NetworkError     | 5    | NETWORK, TIMEOUT, PEER_REFUSED, LIMIT                              |
- * | SftError (base)  | 1    | IO, INTERNAL                                                       |
+ * | NetworkError     | 5    | NETWORK, TIMEOUT                                                   |
+ * | SftError (base)  | 1    | REFUSED (the server refused a name, size or count), IO, INTERNAL   |
  */
 export type ErrorCode =
   | 'USAGE'
@@ -20,8 +20,7 @@ export type ErrorCode =
   | 'EXPIRED'
   | 'NETWORK'
   | 'TIMEOUT'
-  | 'PEER_REFUSED'
-  | 'LIMIT'
+  | 'REFUSED'
   | 'IO'
   | 'INTERNAL';
 
@@ -59,10 +58,10 @@ export class IntegrityError extends SftError {
   }
 }
 
-/** The connection failed, timed out, or the peer refused or broke off the session. */
+/** The connection failed, was cut, or timed out. */
 export class NetworkError extends SftError {
   override readonly exitCode = 5;
-  constructor(code: 'NETWORK' | 'TIMEOUT' | 'PEER_REFUSED' | 'LIMIT', message: string, options?: { cause?: unknown }) {
+  constructor(code: 'NETWORK' | 'TIMEOUT', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -1,0 +1,231 @@
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { IntegrityError, NetworkError, SftError, UsageError } from '../errors.js';
+import { equalConstantTime } from '../crypto/bytes.js';
+import { FrameType, type Frame } from '../protocol/frames.js';
+import {
+  SUITE_NAMES, decodeClientHello, decodeDone, decodeFileHeader, decodeFileTrailer, encodeDone, encodeError,
+  encodeReceipt, encodeServerHello, type Suite,
+} from '../protocol/messages.js';
+import { serverFinish, serverRespond, fileKey, type SessionKeys } from '../protocol/handshake.js';
+import { ControlChannel, contentOpener, controlAead } from '../protocol/channel.js';
+import { FramedSocket, asSftError, expectFrame } from './framed-socket.js';
+import { Inbox, type IncomingFile } from './inbox.js';
+
+export interface ServerOptions {
+  password: string | Uint8Array;
+  /** Receiving directory (created if missing). */
+  dir: string;
+  host?: string;
+  /** 0 picks a free port (see address()). Default 7878. */
+  port?: number;
+  /** Replace existing files atomically instead of storing under a unique name. */
+  overwrite?: boolean;
+  /** Cipher suites accepted, in the server's order of preference. Default: all. */
+  suites?: Suite[];
+  /** PBKDF2 iteration bounds a client may choose. Default [100,000, 10,000,000]. */
+  minIterations?: number;
+  maxIterations?: number;
+  /** Largest file accepted, bytes. Default 1 TiB. */
+  maxFileSize?: number;
+  /** Most files in one session. Default 1,000,000. */
+  maxFiles?: number;
+  /** Time allowed from connect to completed handshake, ms. Default 10 s. */
+  handshakeTimeout?: number;
+  /** A session with no traffic for this long is dropped, ms. Default 60 s. */
+  idleTimeout?: number;
+  /** Concurrent connections; more are refused at accept. Default 64. */
+  maxConnections?: number;
+}
+
+export interface ReceivedFile {
+  peer: string;
+  path: string;
+  storedPath: string;
+  size: number;
+  sha256: string;
+}
+
+export interface ServerEvents {
+  /** A file was verified, stored and acknowledged. */
+  file: [ReceivedFile];
+  /** A session failed (authentication, integrity, limits, network); `code` is the SftError code. */
+  'session-error': [{ peer: string; code: string; message: string }];
+  /** A session ended normally. */
+  'session-end': [{ peer: string; files: number }];
+}
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 7878,
+  minIterations: 100_000,
+  maxIterations: 10_000_000,
+  maxFileSize: 2 ** 40,
+  maxFiles: 1_000_000,
+  handshakeTimeout: 10_000,
+  idleTimeout: 60_000,
+  maxConnections: 64,
+};
+
+/**
+ * Receives files from many clients at once. Each connection runs CPace, then any number of files, each verified
+ * (AEAD per chunk, SHA-256 over the whole) before it is fsynced, placed, and acknowledged with a receipt.
+ */
+export class SecureServer extends EventEmitter<ServerEvents> {
+  readonly #options: Required<Omit<ServerOptions, 'suites' | 'password' | 'overwrite'>> & { suites: Suite[]; password: string | Uint8Array };
+  readonly #inbox: Inbox;
+  readonly #sessions = new Set<Promise<void>>();
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+
+  constructor(options: ServerOptions) {
+    super();
+    const o = { ...DEFAULTS, suites: [...SUITE_NAMES], ...stripUndefined(options), password: options.password, dir: options.dir };
+    if (o.minIterations < 1 || o.maxIterations < o.minIterations) throw new UsageError('iteration bounds must satisfy 1 <= min <= max');
+    this.#options = o;
+    this.#inbox = new Inbox(options.dir, options.overwrite === true);
+  }
+
+  /** Creates the inbox and starts listening. */
+  async listen(): Promise<{ host: string; port: number }> {
+    await this.#inbox.init();
+    const server = createServer({ pauseOnConnect: false }, (socket) => this.#accept(socket));
+    server.maxConnections = this.#options.maxConnections;
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  address(): { host: string; port: number } {
+    const address = this.#server?.address();
+    if (address === null || address === undefined || typeof address === 'string') throw new UsageError('server is not listening');
+    return { host: address.address, port: address.port };
+  }
+
+  /** The inbox's real path. */
+  get dir(): string {
+    return this.#inbox.root;
+  }
+
+  /**
+   * Stops accepting, lets running sessions finish for up to `graceMs`, then cuts the rest (their partial files are
+   * removed as for any aborted transfer).
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const sessions = Promise.allSettled([...this.#sessions]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([sessions, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    for (const socket of this.#sockets) socket.destroy();
+    await sessions;
+    await closed;
+  }
+
+  #accept(socket: Socket): void {
+    this.#sockets.add(socket);
+    const session = this.#session(socket).finally(() => {
+      this.#sockets.delete(socket);
+      this.#sessions.delete(session);
+    });
+    this.#sessions.add(session);
+  }
+
+  async #session(socket: Socket): Promise<void> {
+    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const conn = new FramedSocket(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.#options.idleTimeout, () => conn.fail(new NetworkError('TIMEOUT', 'idle timeout')));
+    const handshakeTimer = setTimeout(() => conn.fail(new NetworkError('TIMEOUT', 'handshake timeout')), this.#options.handshakeTimeout);
+    let incoming: IncomingFile | undefined;
+    let files = 0;
+    try {
+      const keys = await this.#handshake(conn);
+      clearTimeout(handshakeTimer);
+      const control = new ControlChannel(controlAead(keys.suite), keys.serverToClient, keys.clientToServer);
+      for (;;) {
+        const frame = await expectFrame(conn, 'a file or done');
+        if (frame.type === FrameType.Done) {
+          const sent = decodeDone(control.open(frame.type, frame.body));
+          if (sent !== files) throw new IntegrityError('TAMPERED', `client reports ${sent} files, server stored ${files}`);
+          conn.send(FrameType.Done, [control.seal(FrameType.Done, encodeDone(files))]);
+          await conn.end();
+          this.emit('session-end', { peer, files });
+          return;
+        }
+        if (frame.type !== FrameType.FileHeader) throw unexpected(frame, 'a file header');
+        if (files >= this.#options.maxFiles) throw new SftError('REFUSED', `more than ${this.#options.maxFiles} files in one session`);
+        const header = decodeFileHeader(control.open(frame.type, frame.body));
+        if (header.index !== files) throw new IntegrityError('TAMPERED', `file index ${header.index}, expected ${files}`);
+        if (header.size > this.#options.maxFileSize) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the limit of ${this.#options.maxFileSize}`);
+        incoming = await this.#inbox.begin(header.path);
+        const opener = contentOpener(keys.suite, fileKey(keys, header.index));
+        const hash = createHash('sha256');
+        let received = 0;
+        for (let last = false; !last; ) {
+          const chunk = await expectFrame(conn, 'a chunk');
+          if (chunk.type !== FrameType.Chunk && chunk.type !== FrameType.FinalChunk) throw unexpected(chunk, 'a chunk');
+          last = chunk.type === FrameType.FinalChunk;
+          const plaintext = opener.open(chunk.body, last);
+          received += plaintext.length;
+          if (received > header.size) throw new IntegrityError('TAMPERED', `more data than the announced ${header.size} bytes`);
+          hash.update(plaintext);
+          await incoming.write(plaintext);
+        }
+        if (received !== header.size) throw new IntegrityError('TRUNCATED', `received ${received} of ${header.size} bytes`);
+        const trailerFrame = await expectFrame(conn, 'a file trailer');
+        if (trailerFrame.type !== FrameType.FileTrailer) throw unexpected(trailerFrame, 'a file trailer');
+        const trailer = decodeFileTrailer(control.open(trailerFrame.type, trailerFrame.body));
+        const sha256 = hash.digest();
+        if (trailer.index !== header.index) throw new IntegrityError('TAMPERED', 'trailer for another file');
+        if (!equalConstantTime(sha256, trailer.sha256)) throw new IntegrityError('HASH_MISMATCH', `sha-256 mismatch for ${header.path}`);
+        const storedPath = await incoming.commit(header.mode, header.mtimeMs);
+        incoming = undefined;
+        const receipt = { index: header.index, size: received, sha256, storedPath };
+        if (!conn.send(FrameType.Receipt, [control.seal(FrameType.Receipt, encodeReceipt(receipt))])) await conn.drained();
+        files++;
+        this.emit('file', { peer, path: header.path, storedPath, size: received, sha256: sha256.toString('hex') });
+      }
+    } catch (error) {
+      const e = asSftError(error);
+      await incoming?.abort();
+      if (!socket.destroyed && e.code !== 'NETWORK' && e.code !== 'TIMEOUT') {
+        conn.send(FrameType.Error, [encodeError({ code: e.code, message: e.message })]);
+        socket.end();
+      } else socket.destroy();
+      this.emit('session-error', { peer, code: e.code, message: e.message });
+    } finally {
+      clearTimeout(handshakeTimer);
+    }
+  }
+
+  async #handshake(conn: FramedSocket): Promise<SessionKeys> {
+    const helloFrame = await expectFrame(conn, 'a client hello');
+    if (helloFrame.type !== FrameType.ClientHello) throw unexpected(helloFrame, 'a client hello');
+    const hello = decodeClientHello(helloFrame.body);
+    const { serverHello, keys, expectedClientConfirm } = await serverRespond(this.#options.password, hello, helloFrame.body, this.#options);
+    conn.send(FrameType.ServerHello, [encodeServerHello(serverHello)]);
+    const confirm = await expectFrame(conn, 'the client confirmation');
+    if (confirm.type !== FrameType.ClientConfirm) throw unexpected(confirm, 'the client confirmation');
+    serverFinish(expectedClientConfirm, confirm.body);
+    return keys;
+  }
+}
+
+function unexpected(frame: Frame, wanted: string): IntegrityError {
+  return new IntegrityError('MALFORMED', `unexpected frame type 0x${frame.type.toString(16)} where ${wanted} was due`);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
