@@ -35,6 +35,7 @@ export class Inbox {
   /** Starts receiving `relativePath`. @throws SftError REFUSED for an unsafe name. */
   async begin(relativePath: string): Promise<IncomingFile> {
     const segments = safeSegments(relativePath);
+    await checkParents(this.#root, segments, false);
     const temp = join(this.#root, PARTIAL_DIR, `${randomBytes(12).toString('hex')}.part`);
     const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1024 * 1024 });
     await once(stream, 'open');
@@ -89,18 +90,8 @@ export class IncomingFile {
     }
   }
 
-  /** Creates the parent directories one by one, refusing any that is a symlink or not a directory. */
-  async #parentDirectory(): Promise<string> {
-    let dir = this.root;
-    for (const segment of this.segments.slice(0, -1)) {
-      dir = join(dir, segment);
-      await mkdir(dir, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error;
-      });
-      const info = await lstat(dir);
-      if (!info.isDirectory()) throw new SftError('REFUSED', `refused file name: ${this.segments.join('/')} passes through a non-directory or symlink`);
-    }
-    return dir;
+  #parentDirectory(): Promise<string> {
+    return checkParents(this.root, this.segments, true);
   }
 
   async #place(parent: string, name: string): Promise<string> {
@@ -124,4 +115,27 @@ export class IncomingFile {
     }
     throw new SftError('REFUSED', `no free name for ${this.segments.join('/')}`);
   }
+}
+
+/**
+ * Walks the parent directories of `segments` under `root`, refusing any that is a symlink or not a directory;
+ * with `create`, makes the missing ones (early checks pass `false` so a refused file leaves no directories).
+ */
+async function checkParents(root: string, segments: string[], create: boolean): Promise<string> {
+  let dir = root;
+  for (const segment of segments.slice(0, -1)) {
+    dir = join(dir, segment);
+    if (create) {
+      await mkdir(dir, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+    }
+    const info = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' && !create) return undefined;
+      throw error;
+    });
+    if (info === undefined) break;
+    if (!info.isDirectory()) throw new SftError('REFUSED', `refused file name: ${segments.join('/')} passes through a non-directory or symlink`);
+  }
+  return dir;
 }

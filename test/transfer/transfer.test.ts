@@ -93,13 +93,14 @@ describe('transfer over loopback TCP', () => {
 
   it('16 concurrent clients, every file verified', async () => {
     running = await startServer();
+    const port = running.port;
     const src = tempDir();
     const jobs = Array.from({ length: 16 }, (_, i) => {
       const data = pseudoRandomBytes(300_000 + i * 1000, i + 100);
       writeFileSync(join(src, `c${i}.bin`), data);
       return { name: `c${i}.bin`, sha: sha(data) };
     });
-    const results = await Promise.all(jobs.map((j) => sendPaths(running!.port, [join(src, j.name)])));
+    const results = await Promise.all(jobs.map((j) => sendPaths(port, [join(src, j.name)])));
     for (const [i, r] of results.entries()) expect(r.files[0]?.sha256).toBe(jobs[i]?.sha);
     expect(tree(running.inbox)).toEqual(Object.fromEntries(jobs.map((j) => [j.name, j.sha])));
   });
