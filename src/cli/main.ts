@@ -4,6 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { SftError, UsageError } from '../errors.js';
 import { SecureFileTransfer, type FileFormat } from '../transfer/secure-file-transfer.js';
+import { SecureServer } from '../transfer/server.js';
+import { SecureClient } from '../transfer/client.js';
+import { SUITE_NAMES, type Suite } from '../protocol/messages.js';
+import { MAX_ITERATIONS } from '../crypto/pbkdf2.js';
 import { passwordStrength, readPassword } from './password.js';
 import { Reporter } from './reporter.js';
 
@@ -30,13 +34,6 @@ function defaultDecryptOutput(input: string): string {
   return match[1];
 }
 
-function parsePositiveInt(name: string) {
-  return (value: string): number => {
-    if (!/^[1-9][0-9]*$/.test(value)) throw new UsageError(`${name} expects a positive integer, got "${value}"`);
-    return Number(value);
-  };
-}
-
 /** Builds the program; `run()` executes it and returns the exit code. */
 export function createProgram(io: CliIo): Command {
   const program = new Command('sft')
@@ -59,7 +56,7 @@ export function createProgram(io: CliIo): Command {
     .description('encrypt a file with a password')
     .option('-o, --output <file>', 'output file (default: <file>.age or <file>.fernet)')
     .addOption(new Option('--format <format>', 'file format').choices(['age', 'fernet']).default('age'))
-    .option('--iterations <n>', 'PBKDF2 iterations for the fernet format', parsePositiveInt('--iterations'))
+    .option('--iterations <n>', 'PBKDF2 iterations for the fernet format', parseInteger('--iterations', 1, MAX_ITERATIONS))
     .option('--force', 'replace the output file if it exists')
     .action(async (file: string, options: CommonOptions & { output?: string; format: FileFormat; iterations?: number; force?: boolean }) => {
       const out = reporter(options);
@@ -99,7 +96,141 @@ export function createProgram(io: CliIo): Command {
       out.info(`decrypted ${file} -> ${output} (${result.format}, ${result.size} bytes${result.sha256 ? `, sha-256 ${result.sha256} verified` : ', authenticated'})`);
     });
 
+  const serve = withCommon(program.command('serve'))
+    .description('receive files from sft send (many clients at once) into a directory')
+    .option('--dir <dir>', 'receiving directory', './inbox')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', parseInteger('--port', 0, 65535), 7878)
+    .option('--overwrite', 'replace existing files atomically instead of storing under a unique name')
+    .option('--max-file-size <bytes>', 'largest file accepted', parseInteger('--max-file-size', 0, Number.MAX_SAFE_INTEGER))
+    .option('--max-files <n>', 'most files in one session', parseInteger('--max-files', 1, 2 ** 32 - 1))
+    .option('--max-connections <n>', 'concurrent connections', parseInteger('--max-connections', 1, 100_000))
+    .option('--handshake-timeout <seconds>', 'time allowed for the handshake', parseInteger('--handshake-timeout', 1, 3600))
+    .option('--idle-timeout <seconds>', 'drop a session silent for this long', parseInteger('--idle-timeout', 1, 86_400))
+    .option('--min-iterations <n>', 'lowest PBKDF2 iteration count a client may use', parseInteger('--min-iterations', 1, MAX_ITERATIONS))
+    .option('--max-iterations <n>', 'highest PBKDF2 iteration count a client may use', parseInteger('--max-iterations', 1, MAX_ITERATIONS));
+  serve.action(async (options: CommonOptions & ServeFlags) => {
+    const out = reporter(options);
+    const secret = await password(options, true);
+    const strength = await passwordStrength(secret);
+    if (strength.score < 3) out.warn(`weak password (strength ${strength.score}/4). ${strength.advice}`.trim());
+    const server = new SecureServer({
+      password: secret,
+      dir: options.dir,
+      host: options.host,
+      port: options.port,
+      overwrite: options.overwrite === true,
+      ...defined({
+        maxFileSize: options.maxFileSize,
+        maxFiles: options.maxFiles,
+        maxConnections: options.maxConnections,
+        handshakeTimeout: seconds(options.handshakeTimeout),
+        idleTimeout: seconds(options.idleTimeout),
+        minIterations: options.minIterations,
+        maxIterations: options.maxIterations,
+      }),
+    });
+    server.on('file', (f) => {
+      out.event({ event: 'received', ...f });
+      out.info(`received ${f.storedPath} (${f.size} bytes, sha-256 ${f.sha256}) from ${f.peer}`);
+    });
+    server.on('session-error', (e) => {
+      out.event({ event: 'session-error', ...e });
+      out.info(`${e.code === 'AUTH_FAILED' ? 'authentication failed' : 'session failed'} from ${e.peer}: ${e.message}`);
+    });
+    const address = await server.listen();
+    out.event({ event: 'listening', ...address, dir: server.dir });
+    out.info(`listening on ${address.host}:${address.port}, receiving into ${server.dir}`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        out.info(`${signal}: no new connections; waiting up to 10 s for running transfers`);
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close(10_000);
+    out.event({ event: 'stopped' });
+  });
+
+  withCommon(program.command('send').argument('<path...>', 'files and directories to send'))
+    .description('send files and directories to an sft server in one session')
+    .requiredOption('--to <host[:port]>', 'server address (port 7878 by default)')
+    .addOption(new Option('--suite <suite>', 'cipher suite to ask for').choices(SUITE_NAMES))
+    .option('--iterations <n>', 'PBKDF2 iterations for the handshake', parseInteger('--iterations', 1, MAX_ITERATIONS))
+    .action(async (paths: string[], options: CommonOptions & { to: string; suite?: Suite; iterations?: number }) => {
+      const out = reporter(options);
+      const { host, port } = parseAddress(options.to);
+      const files = await SecureClient.collect(paths, (path, why) => out.warn(`skipped ${path} (${why})`));
+      const secret = await password(options, false);
+      const total = files.reduce((n, f) => n + f.size, 0);
+      const overall = out.bar('total', total);
+      let current: { index: number; update: (done: number, size: number) => void } | undefined;
+      const client = new SecureClient({
+        password: secret,
+        host,
+        port,
+        ...defined({ iterations: options.iterations, suites: options.suite === undefined ? undefined : [options.suite] }),
+        onProgress: (p) => {
+          if (overall === undefined) return;
+          if (current?.index !== p.index) current = { index: p.index, update: out.bar(p.path, p.size) ?? (() => undefined) };
+          current.update(p.done, p.size);
+          overall(p.totalDone, p.totalSize);
+        },
+        onDelivered: (d) => {
+          out.event({ event: 'delivered', ...d });
+          if (overall === undefined) out.info(`delivered ${d.path}${d.storedPath === d.path ? '' : ` (stored as ${d.storedPath})`}: ${d.size} bytes, sha-256 ${d.sha256}`);
+        },
+      });
+      const started = Date.now();
+      const result = await client.send(files);
+      out.stopBars();
+      const seconds = (Date.now() - started) / 1000;
+      out.event({ event: 'done', files: result.files.length, bytes: result.bytes, suite: result.suite, seconds });
+      out.info(`sent ${result.files.length} file(s), ${result.bytes} bytes in ${seconds.toFixed(2)} s (${result.suite}); every receipt verified`);
+    });
+
   return program;
+}
+
+interface ServeFlags {
+  dir: string;
+  host: string;
+  port: number;
+  overwrite?: boolean;
+  maxFileSize?: number;
+  maxFiles?: number;
+  maxConnections?: number;
+  handshakeTimeout?: number;
+  idleTimeout?: number;
+  minIterations?: number;
+  maxIterations?: number;
+}
+
+function parseInteger(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || n < min || n > max) throw new UsageError(`${name} expects an integer in [${min}, ${max}], got "${value}"`);
+    return n;
+  };
+}
+
+function seconds(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : value * 1000;
+}
+
+/** Drops undefined values, for exactOptionalPropertyTypes. */
+function defined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/** host, host:port, [v6]:port. */
+export function parseAddress(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::([0-9]+))?$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = match?.[3] === undefined ? 7878 : Number(match[3]);
+  if (host === undefined || port < 1 || port > 65535) throw new UsageError(`--to expects host[:port], got "${text}"`);
+  return { host, port };
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 2 usage, 3 auth, 4 integrity, 5 network, 1 other). */

@@ -106,7 +106,8 @@ describe('a connection cut in the middle of a file', () => {
       writeFileSync(join(src, 'big.bin'), pseudoRandomBytes(3_000_000, 5));
       await expect(sendPaths(port, [join(src, 'big.bin')])).rejects.toMatchObject({ exitCode: 5 });
       await until(() => (running?.errors.length ?? 0) > 0);
-      await until(() => inboxState(running!.inbox).partial.length === 0);
+      const inbox = running.inbox;
+      await until(() => inboxState(inbox).partial.length === 0);
       expect(inboxState(running.inbox)).toEqual({ received: [], partial: [] });
     });
   }
