@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { SftError, UsageError } from '../errors.js';
 import { SecureFileTransfer, type FileFormat } from '../transfer/secure-file-transfer.js';
-import { SecureServer } from '../transfer/server.js';
+import cluster from 'node:cluster';
+import { serveWith, serveWorker } from './serve.js';
+import type { ServerOptions } from '../transfer/server.js';
+import { availableParallelism } from 'node:os';
 import { SecureClient } from '../transfer/client.js';
 import { SUITE_NAMES, type Suite } from '../protocol/messages.js';
 import { MAX_ITERATIONS } from '../crypto/pbkdf2.js';
@@ -108,13 +111,15 @@ export function createProgram(io: CliIo): Command {
     .option('--handshake-timeout <seconds>', 'time allowed for the handshake', parseInteger('--handshake-timeout', 1, 3600))
     .option('--idle-timeout <seconds>', 'drop a session silent for this long', parseInteger('--idle-timeout', 1, 86_400))
     .option('--min-iterations <n>', 'lowest PBKDF2 iteration count a client may use', parseInteger('--min-iterations', 1, MAX_ITERATIONS))
-    .option('--max-iterations <n>', 'highest PBKDF2 iteration count a client may use', parseInteger('--max-iterations', 1, MAX_ITERATIONS));
+    .option('--max-iterations <n>', 'highest PBKDF2 iteration count a client may use', parseInteger('--max-iterations', 1, MAX_ITERATIONS))
+    .option('--workers <n>', 'server processes sharing the port, so concurrent transfers use every core (default: cores, at most 8)', parseInteger('--workers', 1, 256));
   serve.action(async (options: CommonOptions & ServeFlags) => {
     const out = reporter(options);
     const secret = await password(options, true);
     const strength = await passwordStrength(secret);
     if (strength.score < 3) out.warn(`weak password (strength ${strength.score}/4). ${strength.advice}`.trim());
-    const server = new SecureServer({
+    const workers = options.workers ?? Math.min(availableParallelism(), 8);
+    const serverOptions: ServerOptions = {
       password: secret,
       dir: options.dir,
       host: options.host,
@@ -123,34 +128,14 @@ export function createProgram(io: CliIo): Command {
       ...defined({
         maxFileSize: options.maxFileSize,
         maxFiles: options.maxFiles,
-        maxConnections: options.maxConnections,
+        maxConnections: options.maxConnections === undefined ? undefined : Math.max(1, Math.floor(options.maxConnections / workers)),
         handshakeTimeout: seconds(options.handshakeTimeout),
         idleTimeout: seconds(options.idleTimeout),
         minIterations: options.minIterations,
         maxIterations: options.maxIterations,
       }),
-    });
-    server.on('file', (f) => {
-      out.event({ event: 'received', ...f });
-      out.info(`received ${f.storedPath} (${f.size} bytes, sha-256 ${f.sha256}) from ${f.peer}`);
-    });
-    server.on('session-error', (e) => {
-      out.event({ event: 'session-error', ...e });
-      out.info(`${e.code === 'AUTH_FAILED' ? 'authentication failed' : 'session failed'} from ${e.peer}: ${e.message}`);
-    });
-    const address = await server.listen();
-    out.event({ event: 'listening', ...address, dir: server.dir });
-    out.info(`listening on ${address.host}:${address.port}, receiving into ${server.dir}`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        out.info(`${signal}: no new connections; waiting up to 10 s for running transfers`);
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    await server.close(10_000);
-    out.event({ event: 'stopped' });
+    };
+    await serveWith(workers, serverOptions, out);
   });
 
   withCommon(program.command('send').argument('<path...>', 'files and directories to send'))
@@ -194,6 +179,7 @@ export function createProgram(io: CliIo): Command {
 }
 
 interface ServeFlags {
+  workers?: number;
   dir: string;
   host: string;
   port: number;
@@ -275,6 +261,9 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  const code = await run(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
-  process.exitCode = code;
+  if (cluster.isWorker) {
+    await serveWorker(new Reporter({ json: process.argv.includes('--json'), stdout: process.stdout, stderr: process.stderr }));
+  } else {
+    process.exitCode = await run(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+  }
 }

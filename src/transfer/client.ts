@@ -186,12 +186,15 @@ export class SecureClient {
       } else {
         for await (const block of createReadStream(file.source, { start: 0, end: file.size - 1, highWaterMark: READ_SIZE }) as AsyncIterable<Buffer>) {
           hash.update(block);
+          // One writev per block rather than one per chunk.
+          conn.socket.cork();
           for (let offset = 0; offset < block.length; offset += CHUNK_SIZE) {
             const chunk = block.subarray(offset, offset + CHUNK_SIZE);
             done += chunk.length;
             const last = done === file.size;
             conn.send(last ? FrameType.FinalChunk : FrameType.Chunk, sealer.seal(chunk, last));
           }
+          conn.socket.uncork();
           totalDone += block.length;
           this.#options.onProgress?.({ path: file.path, index, done, size: file.size, totalDone, totalSize });
           await conn.drained();
