@@ -29,7 +29,7 @@ if use_pty:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
 else:
-    code = subprocess.run(command).returncode
+    code = subprocess.run(command, stdout=subprocess.DEVNULL).returncode
 seconds = time.monotonic() - start
 if code != 0:
     sys.stderr.write(f"command failed with exit code {code}: {' '.join(command)}\n")

@@ -1,8 +1,8 @@
 // npm run bench [-- --only file|transfer] [-- --quick]
 // Every comparison runs in the same invocation, on the same files, so ratios hold on a noisy machine.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +62,7 @@ function fileBench() {
   const out = (name) => join(work, name);
   const clean = () => ['s.age', 's.out', 'a.age', 'a.out', 's.fernet', 'f.out'].forEach((n) => rmSync(out(n), { force: true }));
   clean();
-  const sEnc = measure(['node', sft, 'encrypt', input, '-o', out('s.age')]);
+  const sEnc = measure(['node', sft, 'encrypt', '--json', input, '-o', out('s.age')]);
   report('sft encrypt --format age', size, sEnc);
   let aEnc;
   let aDec;
@@ -70,15 +70,15 @@ function fileBench() {
     aEnc = measure(['age', '-p', '-o', out('a.age'), input], { pty: true });
     report('age -p (encrypt)', size, aEnc);
   } else console.log('age CLI not installed: comparison skipped');
-  const sDec = measure(['node', sft, 'decrypt', out('s.age'), '-o', out('s.out')]);
+  const sDec = measure(['node', sft, 'decrypt', '--json', out('s.age'), '-o', out('s.out')]);
   report('sft decrypt (age format)', size, sDec);
   if (have('age')) {
     aDec = measure(['age', '-d', '-o', out('a.out'), out('a.age')], { pty: true });
     report('age -d (decrypt)', size, aDec);
     console.log(`\nratio sft/age: encrypt ${(sEnc.seconds / aEnc.seconds).toFixed(2)}, decrypt ${(sDec.seconds / aDec.seconds).toFixed(2)} (target <= 1.0); peak RSS sft ${Math.max(sEnc.rssMiB, sDec.rssMiB).toFixed(0)} MiB vs age ${Math.max(aEnc.rssMiB, aDec.rssMiB).toFixed(0)} MiB\n`);
   }
-  report('sft encrypt --format fernet', size, measure(['node', sft, 'encrypt', input, '--format', 'fernet', '-o', out('s.fernet')]));
-  report('sft decrypt (fernet format)', size, measure(['node', sft, 'decrypt', out('s.fernet'), '-o', out('f.out')]));
+  report('sft encrypt --format fernet', size, measure(['node', sft, 'encrypt', '--json', input, '--format', 'fernet', '-o', out('s.fernet')]));
+  report('sft decrypt (fernet format)', size, measure(['node', sft, 'decrypt', '--json', out('s.fernet'), '-o', out('f.out')]));
   clean();
 
   rmSync(input, { force: true });
@@ -92,8 +92,8 @@ function fileBench() {
     for (const s of quick ? [MiB, GiB] : [MiB, GiB, 4 * GiB]) {
       makeFile(at('input.bin'), s);
       for (const format of s > GiB ? ['age'] : ['age', 'fernet']) {
-        report(`sft encrypt --format ${format}`, s, measure(['node', sft, 'encrypt', at('input.bin'), '--format', format, '-o', at('sealed')]));
-        report(`sft decrypt (${format} format)`, s, measure(['node', sft, 'decrypt', at('sealed'), '-o', at('output')]));
+        report(`sft encrypt --format ${format}`, s, measure(['node', sft, 'encrypt', '--json', at('input.bin'), '--format', format, '-o', at('sealed')]));
+        report(`sft decrypt (${format} format)`, s, measure(['node', sft, 'decrypt', '--json', at('sealed'), '-o', at('output')]));
         rmSync(at('sealed'));
         rmSync(at('output'));
       }
@@ -103,7 +103,120 @@ function fileBench() {
   }
 }
 
-const sections = { file: fileBench };
+/** A throwaway sshd on a high loopback port, for scp and rsync; undefined when openssh-server is missing. */
+async function startSshd() {
+  if (!existsSync('/usr/sbin/sshd')) return undefined;
+  const dir = join(work, 'ssh');
+  mkdirSync(dir, { recursive: true });
+  mkdirSync('/run/sshd', { recursive: true });
+  for (const name of ['host', 'client']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')));
+  const port = 20000 + (process.pid % 20000);
+  writeFileSync(join(dir, 'config'), [`Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', `PidFile ${join(dir, 'pid')}`, 'PermitRootLogin prohibit-password', 'Subsystem sftp internal-sftp'].join('\n') + '\n');
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'config')], { stdio: 'ignore' });
+  const options = ['-i', join(dir, 'client'), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
+  for (let i = 0; i < 50; i++) {
+    if (spawnSync('ssh', [...options, '-p', String(port), 'root@127.0.0.1', 'true']).status === 0) return { port, options, stop: () => sshd.kill() };
+    await sleep(100);
+  }
+  sshd.kill();
+  console.log('sshd did not start: scp and rsync comparisons skipped');
+  return undefined;
+}
+
+/** `sft serve` in the background; returns its port and a stop() that reports the peak RSS of its processes. */
+async function startSftServer(dir, extra = []) {
+  const child = spawn('node', [sft, 'serve', '--port', '0', '--dir', dir, '--json', ...extra], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(d.toString().split('\n')[0])));
+  const { port } = JSON.parse(line);
+  return {
+    port,
+    stop: async () => {
+      const pids = [child.pid, ...spawnSync('pgrep', ['-P', String(child.pid)]).stdout.toString().split('\n').filter(Boolean).map(Number)];
+      const peak = Math.max(...pids.map((pid) => {
+        const status = existsSync(`/proc/${pid}/status`) ? readFileSync(`/proc/${pid}/status`, 'utf8') : '';
+        return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+      }));
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      return peak;
+    },
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function transferBench() {
+  const size = quick ? 256 * MiB : GiB;
+  console.log(`\n## ${sizeLabel(size)} over loopback: sft send vs scp -c aes256-gcm@openssh.com vs socat (files in ${work})\n`);
+  const input = join(work, 'input.bin');
+  makeFile(input, size);
+  const sshd = await startSshd();
+  const inbox = join(work, 'inbox');
+  const server = await startSftServer(inbox);
+  const sends = {};
+  for (const suite of ['aes-256-gcm', 'chacha20-poly1305', 'fernet']) {
+    sends[suite] = measure(['node', sft, 'send', '--json', input, '--to', `127.0.0.1:${server.port}`, '--suite', suite]);
+    report(`sft send (${suite})`, size, sends[suite]);
+    rmSync(inbox, { recursive: true, force: true });
+  }
+  const serverPeak = await server.stop();
+  let scp;
+  if (sshd) {
+    scp = measure(['scp', '-q', '-c', 'aes256-gcm@openssh.com', '-P', String(sshd.port), ...sshd.options, input, `root@127.0.0.1:${join(work, 'scp.out')}`]);
+    report('scp -c aes256-gcm@openssh.com', size, scp);
+    rmSync(join(work, 'scp.out'), { force: true });
+  } else console.log('openssh-server not installed: scp comparison skipped');
+  if (have('socat')) {
+    const port = 40000 + (process.pid % 10000);
+    const receiver = spawn('socat', ['-u', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, `OPEN:${join(work, 'socat.out')},creat,trunc`]);
+    await sleep(300);
+    const done = new Promise((resolve) => receiver.once('exit', resolve));
+    const started = performance.now();
+    measure(['socat', '-u', `OPEN:${input}`, `TCP:127.0.0.1:${port}`]);
+    await done;
+    report('socat (plain TCP copy, no crypto)', size, { seconds: (performance.now() - started) / 1000, rssMiB: 0 });
+    rmSync(join(work, 'socat.out'), { force: true });
+  } else console.log('socat not installed: comparison skipped');
+  if (scp) console.log(`\nratio sft (aes-256-gcm) / scp: ${(sends['aes-256-gcm'].seconds / scp.seconds).toFixed(2)} (target <= 0.67); sft server peak RSS ${serverPeak.toFixed(0)} MiB\n`);
+  rmSync(input, { force: true });
+
+  const count = quick ? 2000 : 10_000;
+  console.log(`\n## ${count} files of 4 KiB in one session: sft send vs rsync -a over ssh\n`);
+  const small = join(work, 'small');
+  mkdirSync(small);
+  const block = Buffer.alloc(4096);
+  for (let i = 0; i < count; i++) {
+    randomFillSync(block);
+    writeFileSync(join(small, `f${String(i).padStart(5, '0')}.bin`), block);
+  }
+  const server2 = await startSftServer(join(work, 'inbox2'));
+  const sftSmall = measure(['node', sft, 'send', '--json', small, '--to', `127.0.0.1:${server2.port}`]);
+  report(`sft send (${count} x 4 KiB)`, count * 4096, sftSmall);
+  await server2.stop();
+  if (sshd && have('rsync')) {
+    const rsync = measure(['rsync', '-a', '-e', `ssh -p ${sshd.port} ${sshd.options.join(' ')}`, `${small}/`, `root@127.0.0.1:${join(work, 'rsync-dest')}/`]);
+    report(`rsync -a over ssh (${count} x 4 KiB)`, count * 4096, rsync);
+    console.log(`\nratio sft / rsync: ${(sftSmall.seconds / rsync.seconds).toFixed(2)} (target <= 1.0)\n`);
+  } else console.log('rsync or sshd missing: rsync comparison skipped');
+  rmSync(small, { recursive: true, force: true });
+  sshd?.stop();
+
+  console.log('\n## Peak RSS of both sides by file size\n');
+  for (const s of quick ? [MiB, 256 * MiB] : [MiB, GiB, 4 * GiB]) {
+    makeFile(input, s);
+    const srv = await startSftServer(join(work, 'inbox3'), ['--workers', '1']);
+    const client = measure(['node', sft, 'send', '--json', input, '--to', `127.0.0.1:${srv.port}`]);
+    const serverRss = await srv.stop();
+    report('sft send: client', s, client);
+    report('sft serve: server', s, { seconds: client.seconds, rssMiB: serverRss });
+    rmSync(join(work, 'inbox3'), { recursive: true, force: true });
+    rmSync(input, { force: true });
+  }
+}
+
+const sections = { file: fileBench, transfer: transferBench };
 try {
   console.log(`sft bench, node ${process.version}, ${new Date().toISOString()}, files in ${work}`);
   console.log(`${'what'.padEnd(52)} ${'size'.padStart(8)} ${'time'.padStart(10)} ${'throughput'.padStart(11)} ${'peak RSS'.padStart(12)}`);

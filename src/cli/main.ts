@@ -14,6 +14,9 @@ import { MAX_ITERATIONS } from '../crypto/pbkdf2.js';
 import { passwordStrength, readPassword } from './password.js';
 import { Reporter } from './reporter.js';
 
+// Inbox work is many small file-system calls per file (open, fsync, link, ...): more threads overlap them.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 /** The process's streams and environment, injectable for tests. */
 export interface CliIo {
   stdin: NodeJS.ReadStream;

@@ -37,9 +37,26 @@ export class Inbox {
     const segments = safeSegments(relativePath);
     await checkParents(this.#root, segments, false);
     const temp = join(this.#root, PARTIAL_DIR, `${randomBytes(12).toString('hex')}.part`);
-    const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1024 * 1024 });
-    await once(stream, 'open');
+    let stream = await openTemp(temp);
+    if (stream === undefined) {
+      // An operator emptied the inbox while the server runs: make the partial folder again.
+      await mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
+      stream = await openTemp(temp);
+    }
+    if (stream === undefined) throw new SftError('IO', 'cannot create a temporary file in the inbox');
     return new IncomingFile(this.#root, segments, temp, stream, this.overwrite);
+  }
+}
+
+/** Opens a new temporary file; undefined when its folder is missing. */
+async function openTemp(path: string): Promise<WriteStream | undefined> {
+  const stream = createWriteStream(path, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1024 * 1024 });
+  try {
+    await once(stream, 'open');
+    return stream;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 

@@ -56,6 +56,9 @@ export interface ServerEvents {
   'session-end': [{ peer: string; files: number }];
 }
 
+/** Files whose fsync and placement may be in flight at once in one session. */
+const MAX_PENDING_COMMITS = 32;
+
 const DEFAULTS = {
   host: '127.0.0.1',
   port: 7878,
@@ -148,6 +151,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     const handshakeTimer = setTimeout(() => conn.fail(new NetworkError('TIMEOUT', 'handshake timeout')), this.#options.handshakeTimeout);
     let incoming: IncomingFile | undefined;
     let files = 0;
+    const commits: Promise<void>[] = [];
     try {
       const keys = await this.#handshake(conn);
       clearTimeout(handshakeTimer);
@@ -156,6 +160,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         const frame = await expectFrame(conn, 'a file or done');
         if (frame.type === FrameType.Done) {
           const sent = decodeDone(control.open(frame.type, frame.body));
+          await Promise.all(commits);
           if (sent !== files) throw new IntegrityError('TAMPERED', `client reports ${sent} files, server stored ${files}`);
           conn.send(FrameType.Done, [control.seal(FrameType.Done, encodeDone(files))]);
           await conn.end();
@@ -188,16 +193,24 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         const sha256 = hash.digest();
         if (trailer.index !== header.index) throw new IntegrityError('TAMPERED', 'trailer for another file');
         if (!equalConstantTime(sha256, trailer.sha256)) throw new IntegrityError('HASH_MISMATCH', `sha-256 mismatch for ${header.path}`);
-        const storedPath = await incoming.commit(header.mode, header.mtimeMs);
+        // fsync and placement run while the next file streams in; receipts still go out in order.
+        const committing = incoming.commit(header.mode, header.mtimeMs);
         incoming = undefined;
-        const receipt = { index: header.index, size: received, sha256, storedPath };
-        if (!conn.send(FrameType.Receipt, [control.seal(FrameType.Receipt, encodeReceipt(receipt))])) await conn.drained();
+        const previous = commits.at(-1) ?? Promise.resolve();
+        const acknowledged = Promise.all([previous, committing]).then(async ([, storedPath]) => {
+          const receipt = { index: header.index, size: received, sha256, storedPath };
+          if (!conn.send(FrameType.Receipt, [control.seal(FrameType.Receipt, encodeReceipt(receipt))])) await conn.drained();
+          this.emit('file', { peer, path: header.path, storedPath, size: received, sha256: sha256.toString('hex') });
+        });
+        acknowledged.catch(() => undefined);
+        commits.push(acknowledged);
         files++;
-        this.emit('file', { peer, path: header.path, storedPath, size: received, sha256: sha256.toString('hex') });
+        if (commits.length >= MAX_PENDING_COMMITS) await commits.shift();
       }
     } catch (error) {
       const e = asSftError(error);
       await incoming?.abort();
+      await Promise.allSettled(commits);
       if (!socket.destroyed && e.code !== 'NETWORK' && e.code !== 'TIMEOUT') {
         conn.send(FrameType.Error, [encodeError({ code: e.code, message: e.message })]);
         socket.end();
