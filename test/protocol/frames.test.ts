@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { FrameDecoder, FrameType, MAX_BODY, encodeFrame } from '../../src/protocol/frames.js';
+import { decodeClientHello, decodeFileHeader, encodeFileHeader } from '../../src/protocol/messages.js';
+import { SftError } from '../../src/errors.js';
+
+const types = Object.values(FrameType);
+
+describe('frame decoder', () => {
+  it('decodes any sequence of valid frames split at any points (property)', () => {
+    const frame = fc.constantFrom(...types).chain((type) => fc.uint8Array({ maxLength: Math.min(MAX_BODY[type], 300) }).map((body) => ({ type, body: Buffer.from(body) })));
+    fc.assert(
+      fc.property(fc.array(frame, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, cuts) => {
+        const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.body)));
+        const points = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b);
+        const decoder = new FrameDecoder();
+        const out = [];
+        let previous = 0;
+        for (const p of [...points, bytes.length]) {
+          out.push(...decoder.push(bytes.subarray(previous, p)));
+          previous = p;
+        }
+        expect(out).toEqual(frames);
+        expect(decoder.atBoundary).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rejects unknown types and lengths over the cap before buffering the body', () => {
+    expect(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 2, 0x55, 0]))).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+    const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, FrameType.Chunk]);
+    const decoder = new FrameDecoder();
+    expect(() => decoder.push(huge)).toThrow(/out of range/);
+    expect(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 0, FrameType.Done]))).toThrow(/out of range/);
+  });
+
+  it('random bytes give frames or a typed error, never anything else (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
+        try {
+          new FrameDecoder().push(Buffer.from(bytes));
+        } catch (error) {
+          expect(error).toBeInstanceOf(SftError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('message decoders reject truncation, trailing bytes and bad UTF-8 with typed errors (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        for (const decode of [decodeClientHello, decodeFileHeader]) {
+          try {
+            decode(Buffer.from(bytes));
+          } catch (error) {
+            expect(error).toBeInstanceOf(SftError);
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    const good = encodeFileHeader({ index: 1, path: 'a/b', size: 3, mode: 0o600, mtimeMs: 5 });
+    expect(decodeFileHeader(good).path).toBe('a/b');
+    expect(() => decodeFileHeader(good.subarray(0, good.length - 1))).toThrow(/truncated/);
+    expect(() => decodeFileHeader(Buffer.concat([good, Buffer.of(0)]))).toThrow(/trailing/);
+    const badUtf8 = Buffer.from(good);
+    badUtf8[badUtf8.length - 1] = 0xff;
+    expect(() => decodeFileHeader(badUtf8)).toThrow(/UTF-8/);
+  });
+});
