@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecureClient } from '../../src/index.js';
@@ -103,6 +104,41 @@ describe('transfer over loopback TCP', () => {
     const results = await Promise.all(jobs.map((j) => sendPaths(port, [join(src, j.name)])));
     for (const [i, r] of results.entries()) expect(r.files[0]?.sha256).toBe(jobs[i]?.sha);
     expect(tree(running.inbox)).toEqual(Object.fromEntries(jobs.map((j) => [j.name, j.sha])));
+  });
+
+  it('stalled and slow connections do not hold up another client; the handshake timeout drops them', async () => {
+    running = await startServer({ handshakeTimeout: 1500 });
+    const port = running.port;
+    const stalled = await Promise.all(Array.from({ length: 5 }, () => new Promise<Socket>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+      s.on('error', () => undefined);
+    })));
+    stalled[0]?.write(Buffer.from([0, 0, 0, 50, 1, 1, 2])); // half a client hello, then nothing
+    const src = tempDir();
+    writeFileSync(join(src, 'f'), pseudoRandomBytes(2_000_000, 8));
+    const result = await sendPaths(port, [join(src, 'f')]);
+    expect(result.files).toHaveLength(1);
+    await until(() => (running?.errors.filter((e) => e.code === 'TIMEOUT').length ?? 0) === 5, 5000);
+    for (const s of stalled) s.destroy();
+  });
+
+  it('close() stops accepting but lets a running transfer finish', async () => {
+    running = await startServer();
+    const src = tempDir();
+    writeFileSync(join(src, 'big'), pseudoRandomBytes(30_000_000, 9));
+    let closing: Promise<void> | undefined;
+    const server = running;
+    const sending = sendPaths(running.port, [join(src, 'big')], {
+      onProgress: (p) => {
+        if (closing === undefined && p.done > 5_000_000) closing = server.server.close(20_000);
+      },
+    });
+    const result = await sending;
+    expect(result.files[0]?.size).toBe(30_000_000);
+    expect(closing).toBeDefined();
+    await closing;
+    await expect(sendPaths(server.port, [join(src, 'big')])).rejects.toMatchObject({ code: 'NETWORK' });
+    running = undefined;
   });
 
   it('a connection refused or a server gone is a network error (exit 5)', async () => {
