@@ -15,6 +15,7 @@ import { clientFinish, clientStart, fileKey, type SessionKeys } from '../protoco
 import { ControlChannel, contentSealer, controlAead } from '../protocol/channel.js';
 import { FramedSocket, asSftError, expectFrame } from './framed-socket.js';
 import { safeSegments } from './paths.js';
+import { garbageBudget } from '../util/memory.js';
 
 /** The client's default offer: AES-256-GCM first (fastest by measurement on AES-NI machines), then ChaCha20-Poly1305. */
 export const DEFAULT_SUITES: Suite[] = ['aes-256-gcm', 'chacha20-poly1305'];
@@ -175,6 +176,7 @@ export class SecureClient {
 
   async #sendAll(conn: FramedSocket, control: ControlChannel, keys: SessionKeys, files: SourceFile[], expected: { path: string; size: number; sha256: Buffer }[]): Promise<void> {
     const totalSize = files.reduce((n, f) => n + f.size, 0);
+    const collect = garbageBudget();
     let totalDone = 0;
     for (const [index, file] of files.entries()) {
       conn.send(FrameType.FileHeader, [control.seal(FrameType.FileHeader, encodeFileHeader({ index, path: file.path, size: file.size, mode: file.mode, mtimeMs: file.mtimeMs }))]);
@@ -197,6 +199,7 @@ export class SecureClient {
           }
           conn.socket.uncork();
           totalDone += block.length;
+          collect(block.length);
           this.#options.onProgress?.({ path: file.path, index, done, size: file.size, totalDone, totalSize });
           await conn.drained();
         }

@@ -13,6 +13,7 @@ import {
 } from '../format/age.js';
 import { FERNET_HEADER_SIZE, FERNET_MAGIC, FernetFileReader, FernetFileWriter, encodeFernetFileHeader, parseFernetFileHeader } from '../format/fernet-file.js';
 import { atomicWrite } from '../util/atomic-file.js';
+import { garbageBudget } from '../util/memory.js';
 
 /** Large reads: each one is a thread-pool round trip, so 64 KiB reads leave the CPU idle half the time. */
 const READ_SIZE = 1024 * 1024;
@@ -54,6 +55,8 @@ export interface FileResult {
 
 function readInput(path: string, total: number, options: ProgressOptions, start = 0, highWaterMark = READ_SIZE) {
   const stream = createReadStream(path, { start, highWaterMark });
+  const collect = garbageBudget();
+  stream.on('data', (chunk) => collect(chunk.length));
   if (options.onProgress !== undefined) {
     const report = options.onProgress;
     let done = start;

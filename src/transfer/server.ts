@@ -12,6 +12,7 @@ import { serverFinish, serverRespond, fileKey, type SessionKeys } from '../proto
 import { ControlChannel, contentOpener, controlAead } from '../protocol/channel.js';
 import { FramedSocket, asSftError, expectFrame } from './framed-socket.js';
 import { Inbox, type IncomingFile } from './inbox.js';
+import { garbageBudget } from '../util/memory.js';
 
 export interface ServerOptions {
   password: string | Uint8Array;
@@ -152,6 +153,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     let incoming: IncomingFile | undefined;
     let files = 0;
     const commits: Promise<void>[] = [];
+    const collect = garbageBudget();
     try {
       const keys = await this.#handshake(conn);
       clearTimeout(handshakeTimer);
@@ -184,6 +186,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
           received += plaintext.length;
           if (received > header.size) throw new IntegrityError('TAMPERED', `more data than the announced ${header.size} bytes`);
           hash.update(plaintext);
+          collect(plaintext.length);
           await incoming.write(plaintext);
         }
         if (received !== header.size) throw new IntegrityError('TRUNCATED', `received ${received} of ${header.size} bytes`);
