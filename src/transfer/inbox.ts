@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, realpath, rename, rm, utimes } from 'node:fs/promises';
+import { close, fsync, link, lstat, mkdir, open, rename, unlink, utimes } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { extname, join } from 'node:path';
 import { SftError } from '../errors.js';
@@ -13,8 +15,30 @@ import { PARTIAL_DIR, safeSegments } from './paths.js';
 
 const MAX_UNIQUE_ATTEMPTS = 1000;
 
+// The callback forms: per small file the inbox makes a dozen calls, and fs/promises costs several times more
+// main-thread time per call (FileHandle objects, promise plumbing).
+const fs = {
+  close: promisify(close),
+  fsync: promisify(fsync),
+  link: promisify(link),
+  lstat: promisify(lstat),
+  mkdir: promisify(mkdir),
+  open: promisify(open),
+  rename: promisify(rename),
+  unlink: promisify(unlink),
+  utimes: promisify(utimes),
+};
+
+/** unlink that ignores a file already gone. */
+async function removeFile(path: string): Promise<void> {
+  await fs.unlink(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}
+
 export class Inbox {
   #root = '';
+  readonly #directorySync = new DirectorySync();
 
   constructor(
     private readonly dir: string,
@@ -27,30 +51,32 @@ export class Inbox {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await fs.mkdir(this.dir, { recursive: true });
     this.#root = await realpath(this.dir);
-    await mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
+    await fs.mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
   }
 
   /** Starts receiving `relativePath`. @throws SftError REFUSED for an unsafe name. */
-  async begin(relativePath: string): Promise<IncomingFile> {
+  /** Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`. */
+  async begin(relativePath: string, mode: number): Promise<IncomingFile> {
     const segments = safeSegments(relativePath);
     await checkParents(this.#root, segments, false);
     const temp = join(this.#root, PARTIAL_DIR, `${randomBytes(12).toString('hex')}.part`);
-    let stream = await openTemp(temp);
+    const fileMode = (mode & 0o755) | 0o600;
+    let stream = await openTemp(temp, fileMode);
     if (stream === undefined) {
       // An operator emptied the inbox while the server runs: make the partial folder again.
-      await mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
-      stream = await openTemp(temp);
+      await fs.mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
+      stream = await openTemp(temp, fileMode);
     }
     if (stream === undefined) throw new SftError('IO', 'cannot create a temporary file in the inbox');
-    return new IncomingFile(this.#root, segments, temp, stream, this.overwrite);
+    return new IncomingFile(this.#root, segments, temp, stream, this.overwrite, this.#directorySync);
   }
 }
 
 /** Opens a new temporary file; undefined when its folder is missing. */
-async function openTemp(path: string): Promise<WriteStream | undefined> {
-  const stream = createWriteStream(path, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1024 * 1024 });
+async function openTemp(path: string, mode: number): Promise<WriteStream | undefined> {
+  const stream = createWriteStream(path, { flags: 'wx', mode, flush: true, highWaterMark: 1024 * 1024 });
   try {
     await once(stream, 'open');
     return stream;
@@ -69,6 +95,7 @@ export class IncomingFile {
     private readonly temp: string,
     private readonly stream: WriteStream,
     private readonly overwrite: boolean,
+    private readonly directorySync: DirectorySync,
   ) {}
 
   /** Appends verified plaintext; resolves when the stream can take more. */
@@ -82,28 +109,26 @@ export class IncomingFile {
     this.#settled = true;
     this.stream.destroy();
     if (!this.stream.closed) await once(this.stream, 'close').catch(() => undefined);
-    await rm(this.temp, { force: true });
+    await removeFile(this.temp);
   }
 
   /**
-   * fsyncs the complete file, sets its mode and mtime, and places it. Returns the stored path relative to the root
+   * fsyncs the complete file, sets its mtime, places it and fsyncs its directory. Returns the stored path relative to the root
    * ("name (1).ext" when the name was taken and overwrite is off).
    */
-  async commit(mode: number, mtimeMs: number): Promise<string> {
+  async commit(mtimeMs: number): Promise<string> {
     this.#settled = true;
     try {
       this.stream.end();
       await once(this.stream, 'close');
-      await chmod(this.temp, (mode & 0o755) | 0o600);
-      await utimes(this.temp, new Date(), new Date(mtimeMs));
+      await fs.utimes(this.temp, new Date(), new Date(mtimeMs));
       const parent = await this.#parentDirectory();
       const name = this.segments[this.segments.length - 1] as string;
       const stored = await this.#place(parent, name);
-      const dir = await open(parent, 'r');
-      await dir.sync().finally(() => dir.close());
+      await this.directorySync.sync(parent);
       return [...this.segments.slice(0, -1), stored].join('/');
     } finally {
-      await rm(this.temp, { force: true });
+      await removeFile(this.temp);
     }
   }
 
@@ -114,9 +139,9 @@ export class IncomingFile {
   async #place(parent: string, name: string): Promise<string> {
     if (this.overwrite) {
       const target = join(parent, name);
-      const existing = await lstat(target).catch(() => undefined);
+      const existing = await fs.lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) throw new SftError('REFUSED', `refused file name: ${this.segments.join('/')} is a directory on the server`);
-      await rename(this.temp, target);
+      await fs.rename(this.temp, target);
       return name;
     }
     const ext = extname(name);
@@ -124,7 +149,7 @@ export class IncomingFile {
     for (let n = 0; n < MAX_UNIQUE_ATTEMPTS; n++) {
       const candidate = n === 0 ? name : `${stem} (${n})${stem === name ? '' : ext}`;
       try {
-        await link(this.temp, join(parent, candidate));
+        await fs.link(this.temp, join(parent, candidate));
         return candidate;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -142,17 +167,44 @@ async function checkParents(root: string, segments: string[], create: boolean): 
   let dir = root;
   for (const segment of segments.slice(0, -1)) {
     dir = join(dir, segment);
-    if (create) {
-      await mkdir(dir, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error;
-      });
-    }
-    const info = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' && !create) return undefined;
+    let info = await fs.lstat(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    if (info === undefined) break;
+    if (info === undefined) {
+      if (!create) break;
+      await fs.mkdir(dir, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      info = await fs.lstat(dir);
+    }
     if (!info.isDirectory()) throw new SftError('REFUSED', `refused file name: ${segments.join('/')} passes through a non-directory or symlink`);
   }
   return dir;
+}
+
+/**
+ * fsyncs directories after files are linked into them, one fsync per directory for every file linked before it
+ * started: many small files committing at once share a directory fsync instead of queueing one each.
+ */
+class DirectorySync {
+  readonly #queued = new Map<string, Promise<void>>();
+  readonly #tail = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    const queued = this.#queued.get(dir);
+    if (queued !== undefined) return queued;
+    const job = (this.#tail.get(dir) ?? Promise.resolve()).then(async () => {
+      this.#queued.delete(dir);
+      const fd = await fs.open(dir, 'r');
+      await fs.fsync(fd).finally(() => fs.close(fd));
+    });
+    const tail = job.catch(() => undefined);
+    this.#queued.set(dir, job);
+    this.#tail.set(dir, tail);
+    void tail.then(() => {
+      if (this.#tail.get(dir) === tail) this.#tail.delete(dir);
+    });
+    return job;
+  }
 }

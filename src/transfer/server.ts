@@ -174,7 +174,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         const header = decodeFileHeader(control.open(frame.type, frame.body));
         if (header.index !== files) throw new IntegrityError('TAMPERED', `file index ${header.index}, expected ${files}`);
         if (header.size > this.#options.maxFileSize) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the limit of ${this.#options.maxFileSize}`);
-        incoming = await this.#inbox.begin(header.path);
+        incoming = await this.#inbox.begin(header.path, header.mode);
         const opener = contentOpener(keys.suite, fileKey(keys, header.index));
         const hash = createHash('sha256');
         let received = 0;
@@ -197,7 +197,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         if (trailer.index !== header.index) throw new IntegrityError('TAMPERED', 'trailer for another file');
         if (!equalConstantTime(sha256, trailer.sha256)) throw new IntegrityError('HASH_MISMATCH', `sha-256 mismatch for ${header.path}`);
         // fsync and placement run while the next file streams in; receipts still go out in order.
-        const committing = incoming.commit(header.mode, header.mtimeMs);
+        const committing = incoming.commit(header.mtimeMs);
         incoming = undefined;
         const previous = commits.at(-1) ?? Promise.resolve();
         const acknowledged = Promise.all([previous, committing]).then(async ([, storedPath]) => {
