@@ -81,7 +81,7 @@ describe('encryptFile / decryptFile', () => {
         ['append a byte', (p) => appendFileSync(p, 'x'), 'TAMPERED'],
         ['append a copy of the payload', (p) => appendFileSync(p, original.subarray(headerEnd)), 'TAMPERED'],
       ];
-      if (format === 'age') cases.push(['flip a header mac byte', (p) => flip(p, original.indexOf('\n---') + 10), 'TAMPERED'], ['flip the salt', (p) => flip(p, original.indexOf('scrypt ') + 8), 'AUTH_FAILED']);
+      if (format === 'age') cases.push(['change a header mac character', (p) => setBase64Char(p, original.indexOf('\n---') + 10), 'TAMPERED'], ['change a salt character', (p) => setBase64Char(p, original.indexOf('scrypt ') + 8), 'AUTH_FAILED']);
       else cases.push(['change the iteration count', (p) => flip(p, 16), 'AUTH_FAILED'], ['change a character of the first token', (p) => setBase64Char(p, 60), 'AUTH_FAILED']);
       for (const [label, mutate, code, password] of cases) {
         const input = join(dir, 'input');
