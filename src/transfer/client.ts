@@ -30,6 +30,8 @@ export interface ClientOptions {
   suites?: Suite[];
   /** PBKDF2 iterations for this session's PRS (the server enforces its bounds). Default 600,000. */
   iterations?: number;
+  /** Local address to connect from (e.g. one of several loopback or interface addresses). */
+  localAddress?: string;
   /** Connect and handshake timeout, ms. Default 10 s. */
   connectTimeout?: number;
   /** Drop the session after this long without traffic, ms. Default 60 s. */
@@ -139,9 +141,9 @@ export class SecureClient {
   }
 
   #connect(): Promise<Socket> {
-    const { host, port = 7878, connectTimeout = 10_000 } = this.#options;
+    const { host, port = 7878, connectTimeout = 10_000, localAddress } = this.#options;
     return new Promise((resolvePromise, reject) => {
-      const socket = connect({ host, port });
+      const socket = connect({ host, port, ...(localAddress === undefined ? {} : { localAddress }) });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new NetworkError('TIMEOUT', `connecting to ${host}:${port} timed out`));

@@ -3,8 +3,10 @@ import { AuthError, IntegrityError, NetworkError, SftError } from '../errors.js'
 import { FrameDecoder, FrameType, frameHeader, type Frame } from '../protocol/frames.js';
 import { decodeError } from '../protocol/messages.js';
 
-/** Stop reading from the socket while this many bytes of decoded frames wait to be consumed. */
-const HIGH_WATER = 4 * 1024 * 1024;
+/** Stop reading from the socket while this many bytes of decoded frames wait to be consumed (after the handshake). */
+export const SESSION_HIGH_WATER = 4 * 1024 * 1024;
+/** Before the peer has authenticated, buffer next to nothing. */
+export const HANDSHAKE_HIGH_WATER = 4 * 1024;
 
 /**
  * Frames over a socket, with backpressure both ways: reading pauses while the consumer is behind, and callers
@@ -18,9 +20,12 @@ export class FramedSocket {
   #ended = false;
   #error: SftError | undefined;
   #wake: (() => void) | undefined;
+  /** Read-ahead limit; raise it once the peer is authenticated. */
+  highWater: number;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, highWater = SESSION_HIGH_WATER) {
     this.socket = socket;
+    this.highWater = highWater;
     socket.on('data', (data: Buffer) => {
       try {
         for (const frame of this.#decoder.push(data)) {
@@ -31,7 +36,7 @@ export class FramedSocket {
         this.fail(error as SftError);
         return;
       }
-      if (this.#queued > HIGH_WATER) socket.pause();
+      if (this.#queued > this.highWater) socket.pause();
       this.#notify();
     });
     socket.on('end', () => {
@@ -62,7 +67,7 @@ export class FramedSocket {
       const frame = this.#frames.shift();
       if (frame !== undefined) {
         this.#queued -= frame.body.length;
-        if (this.#queued < HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();
+        if (this.#queued < this.highWater / 2 && this.socket.isPaused()) this.socket.resume();
         return frame;
       }
       if (this.#error !== undefined) throw this.#error;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { close, fsync, link, lstat, mkdir, open, rename, unlink, utimes } from 'node:fs';
-import { realpath } from 'node:fs/promises';
+import { realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { extname, join } from 'node:path';
@@ -56,8 +56,16 @@ export class Inbox {
     await fs.mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
   }
 
-  /** Starts receiving `relativePath`. @throws SftError REFUSED for an unsafe name. */
-  /** Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`. */
+  /** Bytes available to the server in the inbox's file system. */
+  async freeBytes(): Promise<number> {
+    const stats = await statfs(this.#root);
+    return stats.bavail * stats.bsize;
+  }
+
+  /**
+   * Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`.
+   * @throws SftError REFUSED for an unsafe name.
+   */
   async begin(relativePath: string, mode: number): Promise<IncomingFile> {
     const segments = safeSegments(relativePath);
     await checkParents(this.#root, segments, false);

@@ -3,14 +3,15 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { IntegrityError, NetworkError, SftError, UsageError } from '../errors.js';
 import { equalConstantTime } from '../crypto/bytes.js';
-import { FrameType, type Frame } from '../protocol/frames.js';
+import { FrameType, encodeFrame, type Frame } from '../protocol/frames.js';
 import {
   SUITE_NAMES, decodeClientHello, decodeDone, decodeFileHeader, decodeFileTrailer, encodeDone, encodeError,
   encodeReceipt, encodeServerHello, type Suite,
 } from '../protocol/messages.js';
 import { serverFinish, serverRespond, fileKey, type SessionKeys } from '../protocol/handshake.js';
 import { ControlChannel, contentOpener, controlAead } from '../protocol/channel.js';
-import { FramedSocket, asSftError, expectFrame } from './framed-socket.js';
+import { FramedSocket, HANDSHAKE_HIGH_WATER, SESSION_HIGH_WATER, asSftError, expectFrame } from './framed-socket.js';
+import { Backoff, Semaphore } from './admission.js';
 import { Inbox, type IncomingFile } from './inbox.js';
 import { garbageBudget } from '../util/memory.js';
 
@@ -36,8 +37,14 @@ export interface ServerOptions {
   handshakeTimeout?: number;
   /** A session with no traffic for this long is dropped, ms. Default 60 s. */
   idleTimeout?: number;
-  /** Concurrent connections; more are refused at accept. Default 64. */
+  /** Concurrent connections; more are refused at accept. Default 1024. */
   maxConnections?: number;
+  /** Handshakes computing PBKDF2 and CPace at once; more wait (within the handshake timeout). Default 16. */
+  maxHandshakes?: number;
+  /** Failed handshakes from one address before it is refused at accept for a while. Default 5. */
+  failuresBeforeBackoff?: number;
+  /** The longest an address is refused, ms; the wait starts at 1 s and doubles per further failure. Default 5 min. */
+  maxBackoff?: number;
 }
 
 export interface ReceivedFile {
@@ -69,7 +76,10 @@ const DEFAULTS = {
   maxFiles: 1_000_000,
   handshakeTimeout: 10_000,
   idleTimeout: 60_000,
-  maxConnections: 64,
+  maxConnections: 1024,
+  maxHandshakes: 16,
+  failuresBeforeBackoff: 5,
+  maxBackoff: 300_000,
 };
 
 /**
@@ -81,6 +91,8 @@ export class SecureServer extends EventEmitter<ServerEvents> {
   readonly #inbox: Inbox;
   readonly #sessions = new Set<Promise<void>>();
   readonly #sockets = new Set<Socket>();
+  readonly #handshakes: Semaphore;
+  readonly #backoff: Backoff;
   #server: Server | undefined;
 
   constructor(options: ServerOptions) {
@@ -89,6 +101,8 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     if (o.minIterations < 1 || o.maxIterations < o.minIterations) throw new UsageError('iteration bounds must satisfy 1 <= min <= max');
     this.#options = o;
     this.#inbox = new Inbox(options.dir, options.overwrite === true);
+    this.#handshakes = new Semaphore(o.maxHandshakes);
+    this.#backoff = new Backoff(o.failuresBeforeBackoff, o.maxBackoff);
   }
 
   /** Creates the inbox and starts listening. */
@@ -136,6 +150,13 @@ export class SecureServer extends EventEmitter<ServerEvents> {
   }
 
   #accept(socket: Socket): void {
+    const address = socket.remoteAddress ?? '?';
+    if (this.#backoff.blocked(address)) {
+      socket.on('error', () => undefined);
+      socket.end(encodeFrame(FrameType.Error, encodeError({ code: 'REFUSED', message: 'too many failed attempts from this address; try again later' })));
+      this.emit('session-error', { peer: `${address}:${socket.remotePort ?? '?'}`, code: 'REFUSED', message: 'address in backoff after failed attempts' });
+      return;
+    }
     this.#sockets.add(socket);
     const session = this.#session(socket).finally(() => {
       this.#sockets.delete(socket);
@@ -146,7 +167,8 @@ export class SecureServer extends EventEmitter<ServerEvents> {
 
   async #session(socket: Socket): Promise<void> {
     const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const conn = new FramedSocket(socket);
+    const conn = new FramedSocket(socket, HANDSHAKE_HIGH_WATER);
+    let authenticated = false;
     socket.setNoDelay(true);
     socket.setTimeout(this.#options.idleTimeout, () => conn.fail(new NetworkError('TIMEOUT', 'idle timeout')));
     const handshakeTimer = setTimeout(() => conn.fail(new NetworkError('TIMEOUT', 'handshake timeout')), this.#options.handshakeTimeout);
@@ -157,6 +179,9 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     try {
       const keys = await this.#handshake(conn);
       clearTimeout(handshakeTimer);
+      authenticated = true;
+      conn.highWater = SESSION_HIGH_WATER;
+      this.#backoff.succeeded(socket.remoteAddress ?? '?');
       const control = new ControlChannel(controlAead(keys.suite), keys.serverToClient, keys.clientToServer);
       for (;;) {
         const frame = await expectFrame(conn, 'a file or done');
@@ -174,6 +199,8 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         const header = decodeFileHeader(control.open(frame.type, frame.body));
         if (header.index !== files) throw new IntegrityError('TAMPERED', `file index ${header.index}, expected ${files}`);
         if (header.size > this.#options.maxFileSize) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the limit of ${this.#options.maxFileSize}`);
+        const free = await this.#inbox.freeBytes();
+        if (header.size > free) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
         incoming = await this.#inbox.begin(header.path, header.mode);
         const opener = contentOpener(keys.suite, fileKey(keys, header.index));
         const hash = createHash('sha256');
@@ -212,6 +239,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
       }
     } catch (error) {
       const e = asSftError(error);
+      if (!authenticated) this.#backoff.failed(socket.remoteAddress ?? '?');
       await incoming?.abort();
       await Promise.allSettled(commits);
       if (!socket.destroyed && e.code !== 'NETWORK' && e.code !== 'TIMEOUT') {
@@ -228,7 +256,16 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     const helloFrame = await expectFrame(conn, 'a client hello');
     if (helloFrame.type !== FrameType.ClientHello) throw unexpected(helloFrame, 'a client hello');
     const hello = decodeClientHello(helloFrame.body);
-    const { serverHello, keys, expectedClientConfirm } = await serverRespond(this.#options.password, hello, helloFrame.body, this.#options);
+    // PBKDF2 and CPace cost CPU: only maxHandshakes run at once, whatever the number of connections.
+    const release = await this.#handshakes.acquire();
+    let response;
+    try {
+      if (conn.socket.destroyed) throw new NetworkError('NETWORK', 'connection closed while waiting for a handshake slot');
+      response = await serverRespond(this.#options.password, hello, helloFrame.body, this.#options);
+    } finally {
+      release();
+    }
+    const { serverHello, keys, expectedClientConfirm } = response;
     conn.send(FrameType.ServerHello, [encodeServerHello(serverHello)]);
     const confirm = await expectFrame(conn, 'the client confirmation');
     if (confirm.type !== FrameType.ClientConfirm) throw unexpected(confirm, 'the client confirmation');

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { connect } from 'node:net';
 import { SecureClient, SecureServer, type ClientOptions, type ServerOptions } from '../../src/index.js';
+import { FrameType } from '../../src/protocol/frames.js';
+import { clientFinish, clientStart } from '../../src/protocol/handshake.js';
+import { decodeError, decodeServerHello, encodeFileHeader } from '../../src/protocol/messages.js';
+import { ControlChannel, controlAead } from '../../src/protocol/channel.js';
+import { FramedSocket } from '../../src/transfer/framed-socket.js';
 import { tempDir } from '../helpers.js';
 
 export const ITERATIONS = 1000;
@@ -58,4 +64,25 @@ export async function until(condition: () => boolean, ms = 5000): Promise<void> 
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * A test-only client speaking the protocol directly: completes the handshake, announces one file with any name
+ * and size, and returns the server's Error frame.
+ */
+export async function announceFile(port: number, path: string, size = 1, localAddress?: string): Promise<{ code: string; message: string }> {
+  const socket = connect({ host: '127.0.0.1', port, ...(localAddress === undefined ? {} : { localAddress }) });
+  await new Promise((r) => socket.once('connect', r));
+  const conn = new FramedSocket(socket);
+  const state = await clientStart('pw', { suites: ['aes-256-gcm'], iterations: ITERATIONS });
+  conn.send(FrameType.ClientHello, [state.helloBody]);
+  const hello = await conn.next();
+  const { keys, clientConfirm } = clientFinish(state, decodeServerHello(hello?.body ?? Buffer.alloc(0)));
+  conn.send(FrameType.ClientConfirm, [clientConfirm]);
+  const control = new ControlChannel(controlAead(keys.suite), keys.clientToServer, keys.serverToClient);
+  conn.send(FrameType.FileHeader, [control.seal(FrameType.FileHeader, encodeFileHeader({ index: 0, path, size, mode: 0o644, mtimeMs: 0 }))]);
+  const reply = await conn.next();
+  socket.destroy();
+  if (reply?.type !== FrameType.Error) throw new Error(`expected an error frame, got ${reply?.type}`);
+  return decodeError(reply.body);
 }

@@ -3,12 +3,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, encodeFrame, type Frame } from '../../src/protocol/frames.js';
-import { clientFinish, clientStart } from '../../src/protocol/handshake.js';
-import { decodeError, decodeServerHello, encodeFileHeader } from '../../src/protocol/messages.js';
-import { ControlChannel, controlAead } from '../../src/protocol/channel.js';
-import { FramedSocket } from '../../src/transfer/framed-socket.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
-import { ITERATIONS, inboxState, sendPaths, startServer, until, type Running } from './harness.js';
+import { announceFile, inboxState, sendPaths, startServer, until, type Running } from './harness.js';
 
 let running: Running | undefined;
 let proxy: Server | undefined;
@@ -113,30 +109,12 @@ describe('a connection cut in the middle of a file', () => {
   }
 });
 
-/** A test-only client speaking the protocol directly, to send a file header with any name. */
-async function sendRawName(port: number, path: string): Promise<{ code: string; message: string }> {
-  const socket = connect({ host: '127.0.0.1', port });
-  await new Promise((r) => socket.once('connect', r));
-  const conn = new FramedSocket(socket);
-  const state = await clientStart('pw', { suites: ['aes-256-gcm'], iterations: ITERATIONS });
-  conn.send(FrameType.ClientHello, [state.helloBody]);
-  const hello = await conn.next();
-  const { keys, clientConfirm } = clientFinish(state, decodeServerHello(hello?.body ?? Buffer.alloc(0)));
-  conn.send(FrameType.ClientConfirm, [clientConfirm]);
-  const control = new ControlChannel(controlAead(keys.suite), keys.clientToServer, keys.serverToClient);
-  conn.send(FrameType.FileHeader, [control.seal(FrameType.FileHeader, encodeFileHeader({ index: 0, path, size: 1, mode: 0o644, mtimeMs: 0 }))]);
-  const reply = await conn.next();
-  socket.destroy();
-  if (reply?.type !== FrameType.Error) throw new Error(`expected an error frame, got ${reply?.type}`);
-  return decodeError(reply.body);
-}
-
 describe('hostile names from a low-level client', () => {
   const names = ['../x', '/etc/x', 'a/../../x', 'a\\..\\x', 'a\0b', 'CON', 'con.txt', 'a/LPT1', 'x'.repeat(300), '', '.', 'a//b', 'a/./b', '.sft-partial/x', 'tab\there', 'trailing.'];
   for (const name of names) {
     it(`${JSON.stringify(name.length > 40 ? `${name.slice(0, 10)}…(${name.length})` : name)} is refused and nothing is written`, async () => {
       running = await startServer();
-      const reply = await sendRawName(running.port, name);
+      const reply = await announceFile(running.port, name);
       expect(reply.code).toBe('REFUSED');
       expect(inboxState(running.inbox)).toEqual({ received: [], partial: [] });
       expect(readdirSync(dirname(running.inbox))).toEqual(['inbox']);
@@ -149,7 +127,7 @@ describe('hostile names from a low-level client', () => {
     const outside = tempDir('sft-outside-');
     symlinkSync(outside, join(running.inbox, 'link'));
     mkdirSync(join(running.inbox, 'real'));
-    const reply = await sendRawName(running.port, 'link/x');
+    const reply = await announceFile(running.port, 'link/x');
     expect(reply.code).toBe('REFUSED');
     expect(readdirSync(outside)).toEqual([]);
   });
