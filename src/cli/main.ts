@@ -174,8 +174,9 @@ export function createProgram(io: CliIo): Command {
       const result = await client.send(files);
       out.stopBars();
       const seconds = (Date.now() - started) / 1000;
-      out.event({ event: 'done', files: result.files.length, bytes: result.bytes, suite: result.suite, seconds });
-      out.info(`sent ${result.files.length} file(s), ${result.bytes} bytes in ${seconds.toFixed(2)} s (${result.suite}); every receipt verified`);
+      out.event({ event: 'done', files: result.files.length, bytes: result.bytes, sentBytes: result.sentBytes, resumedBytes: result.resumedBytes, suite: result.suite, seconds });
+      const resumed = result.resumedBytes > 0 ? ` (${result.resumedBytes} already on the server)` : '';
+      out.info(`sent ${result.files.length} file(s), ${result.bytes} bytes${resumed} in ${seconds.toFixed(2)} s (${result.suite}); every receipt verified`);
     });
 
   return program;

@@ -60,7 +60,8 @@ async function runServer(options: ServerOptions, out: Reporter, primary: boolean
   const server = new SecureServer(options);
   server.on('file', (f) => {
     out.event({ event: 'received', ...f });
-    out.info(`received ${f.storedPath} (${f.size} bytes, sha-256 ${f.sha256}) from ${f.peer}`);
+    const resumed = f.resumedFrom === f.size ? ', already stored' : f.resumedFrom > 0 ? `, resumed at ${f.resumedFrom}` : '';
+    out.info(`received ${f.storedPath} (${f.size} bytes, sha-256 ${f.sha256}${resumed}) from ${f.peer}`);
   });
   server.on('session-error', (e) => {
     out.event({ event: 'session-error', ...e });

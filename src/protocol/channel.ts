@@ -55,8 +55,9 @@ export interface ContentOpener {
 
 const NO_CLOCK_CHECK = { now: Number.MAX_SAFE_INTEGER - 120 };
 
-export function contentSealer(suite: Suite, key: Buffer): ContentSealer {
-  let counter = 0;
+/** `firstChunk` > 0 continues a file from chunk `firstChunk` (a resumed transfer). */
+export function contentSealer(suite: Suite, key: Buffer, firstChunk = 0): ContentSealer {
+  let counter = firstChunk;
   if (suite === 'fernet') {
     const fernet = new Fernet(key);
     return {
@@ -71,10 +72,10 @@ export function contentSealer(suite: Suite, key: Buffer): ContentSealer {
   return { seal: (chunk, last) => aeadSeal(suite, key, streamNonce(counter++, last), chunk) };
 }
 
-export function contentOpener(suite: Suite, key: Buffer): ContentOpener {
+export function contentOpener(suite: Suite, key: Buffer, firstChunk = 0): ContentOpener {
   if (suite === 'fernet') {
     const fernet = new Fernet(key);
-    let counter = 0;
+    let counter = firstChunk;
     return {
       open(body, last) {
         let plain: Buffer;
@@ -96,6 +97,6 @@ export function contentOpener(suite: Suite, key: Buffer): ContentOpener {
       },
     };
   }
-  const opener = new StreamOpener(suite, key);
+  const opener = new StreamOpener(suite, key, firstChunk);
   return { open: (body, last) => opener.openChunk(body, last) };
 }

@@ -16,6 +16,8 @@ export const FrameType = {
   FileTrailer: 0x13,
   Receipt: 0x14,
   Done: 0x15,
+  Offer: 0x16,
+  Start: 0x17,
   Error: 0x7f,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -31,6 +33,8 @@ export const MAX_BODY: Record<FrameType, number> = {
   [FrameType.FileTrailer]: 256,
   [FrameType.Receipt]: 8 * 1024,
   [FrameType.Done]: 256,
+  [FrameType.Offer]: 256,
+  [FrameType.Start]: 256,
   [FrameType.Error]: 1024,
 };
 

@@ -86,6 +86,51 @@ export function decodeFileHeader(body: Buffer): FileHeader {
   return header;
 }
 
+/** The server's answer to every FileHeader: what it already holds of that file. */
+export const OfferKind = { New: 0, Resume: 1, Have: 2 } as const;
+export type OfferKind = (typeof OfferKind)[keyof typeof OfferKind];
+
+export interface Offer {
+  index: number;
+  kind: OfferKind;
+  /** Resume: bytes of the file the server holds. */
+  offset: number;
+  /** Resume: SHA-256 of those bytes. Have: SHA-256 of the stored file. New: zeros. */
+  sha256: Buffer;
+}
+
+export function encodeOffer(o: Offer): Buffer {
+  return new Writer().u32(o.index).u8(o.kind).u64(o.offset).bytes(o.sha256).done();
+}
+
+export function decodeOffer(body: Buffer): Offer {
+  const r = new Reader(body, 'offer');
+  const index = r.u32('index');
+  const kind = r.u8('kind');
+  if (kind > 2) throw new IntegrityError('MALFORMED', 'offer: unknown kind');
+  const offer = { index, kind: kind as OfferKind, offset: r.u64('offset'), sha256: r.bytesOf(32, 'sha256') };
+  r.end();
+  return offer;
+}
+
+/** The client's decision on an Offer: content from `offset` (0: from the start), or skip (the server has it). */
+export interface Start {
+  index: number;
+  offset: number;
+  skip: boolean;
+}
+
+export function encodeStart(s: Start): Buffer {
+  return new Writer().u32(s.index).u64(s.offset).u8(s.skip ? 1 : 0).done();
+}
+
+export function decodeStart(body: Buffer): Start {
+  const r = new Reader(body, 'start');
+  const start = { index: r.u32('index'), offset: r.u64('offset'), skip: r.u8('skip') === 1 };
+  r.end();
+  return start;
+}
+
 export interface FileTrailer {
   index: number;
   sha256: Buffer;

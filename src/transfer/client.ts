@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, readFile } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -10,7 +10,8 @@ import { DEFAULT_ITERATIONS } from '../crypto/pbkdf2.js';
 import { CHUNK_SIZE } from '../crypto/stream.js';
 import { FrameType } from '../protocol/frames.js';
 import {
-  decodeDone, decodeReceipt, decodeServerHello, encodeDone, encodeError, encodeFileHeader, encodeFileTrailer, type Suite,
+  OfferKind, decodeDone, decodeOffer, decodeReceipt, decodeServerHello, encodeDone, encodeError, encodeFileHeader,
+  encodeFileTrailer, encodeStart, type Offer, type Suite,
 } from '../protocol/messages.js';
 import { clientFinish, clientStart, fileKey, type SessionKeys } from '../protocol/handshake.js';
 import { ControlChannel, contentSealer, controlAead } from '../protocol/channel.js';
@@ -21,6 +22,8 @@ import { garbageBudget } from '../util/memory.js';
 /** The client's default offer: AES-256-GCM first (fastest by measurement on AES-NI machines), then ChaCha20-Poly1305. */
 export const DEFAULT_SUITES: Suite[] = ['aes-256-gcm', 'chacha20-poly1305'];
 const READ_SIZE = 1024 * 1024;
+/** Files announced ahead of their content (the server accepts up to MAX_OFFERED). */
+const HEADER_WINDOW = 256;
 
 export interface ClientOptions {
   password: string | Uint8Array;
@@ -68,7 +71,12 @@ export interface Delivery {
 
 export interface SendResult {
   files: Delivery[];
+  /** Total size of the files. */
   bytes: number;
+  /** File content actually transmitted in this session. */
+  sentBytes: number;
+  /** File content the server already held (resumed partials, files already stored). */
+  resumedBytes: number;
   suite: Suite;
 }
 
@@ -123,17 +131,22 @@ export class SecureClient {
       const control = new ControlChannel(controlAead(keys.suite), keys.clientToServer, keys.serverToClient);
       const deliveries: Delivery[] = [];
       const expected: { path: string; size: number; sha256: Buffer }[] = [];
-      const receiving = this.#receive(conn, control, files.length, expected, deliveries);
-      receiving.catch((error: unknown) => conn.fail(asSftError(error)));
+      const offers = new OfferQueue();
+      const stats = { sentBytes: 0, resumedBytes: 0 };
+      const receiving = this.#receive(conn, control, files.length, expected, deliveries, offers);
+      receiving.catch((error: unknown) => {
+        conn.fail(asSftError(error));
+        offers.fail(asSftError(error));
+      });
       try {
-        await this.#sendAll(conn, control, keys, files, expected);
+        await this.#sendAll(conn, control, keys, files, expected, offers, stats);
       } catch (error) {
         await receiving;
         throw error;
       }
       await receiving;
       socket.end();
-      return { files: deliveries, bytes: files.reduce((n, f) => n + f.size, 0), suite: keys.suite };
+      return { files: deliveries, bytes: files.reduce((n, f) => n + f.size, 0), ...stats, suite: keys.suite };
     } finally {
       clearTimeout(handshakeTimer);
       socket.destroy();
@@ -177,30 +190,64 @@ export class SecureClient {
     }
   }
 
-  async #sendAll(conn: FramedSocket, control: ControlChannel, keys: SessionKeys, files: SourceFile[], expected: { path: string; size: number; sha256: Buffer }[]): Promise<void> {
+  /** What to do with an Offer: skip (same SHA-256 as the stored file), continue from its offset (same prefix), or send all. */
+  async #decide(file: SourceFile, offer: Offer, content?: Buffer): Promise<{ offset: number; skip?: Buffer; hash?: Hash }> {
+    if (offer.kind === OfferKind.Have) {
+      const local = content !== undefined ? createHash('sha256').update(content).digest() : (await hashRange(file.source, file.size)).digest();
+      return equalConstantTime(local, offer.sha256) ? { offset: 0, skip: local } : { offset: 0 };
+    }
+    if (offer.kind === OfferKind.Resume && offer.offset > 0 && offer.offset < file.size && offer.offset % CHUNK_SIZE === 0) {
+      const prefix = await hashRange(file.source, offer.offset);
+      // A source changed since the partial was stored starts over.
+      if (equalConstantTime(prefix.copy().digest(), offer.sha256)) return { offset: offer.offset, hash: prefix };
+    }
+    return { offset: 0 };
+  }
+
+  async #sendAll(conn: FramedSocket, control: ControlChannel, keys: SessionKeys, files: SourceFile[], expected: { path: string; size: number; sha256: Buffer }[], offers: OfferQueue, stats: { sentBytes: number; resumedBytes: number }): Promise<void> {
     const totalSize = files.reduce((n, f) => n + f.size, 0);
     const collect = garbageBudget();
     let totalDone = 0;
-    // Small files are read one ahead, so the next one's open/read/close overlaps this one's sending.
+    // Headers go a window ahead of content, so the server's offers cost one round trip per window, not per file.
+    let announced = 0;
+    const announce = (upTo: number) => {
+      for (; announced < Math.min(upTo, files.length); announced++) {
+        const f = files[announced] as SourceFile;
+        conn.send(FrameType.FileHeader, [control.seal(FrameType.FileHeader, encodeFileHeader({ index: announced, path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs }))]);
+      }
+    };
+    // Small files (one chunk at most) are read one ahead, so the next one's open/read/close overlaps this one's sending.
     const readAhead = (i: number) => {
       const next = files[i];
-      if (next === undefined || next.size === 0 || next.size > READ_SIZE) return undefined;
+      if (next === undefined || next.size === 0 || next.size > CHUNK_SIZE) return undefined;
       const reading = readWhole(next);
       reading.catch(() => undefined);
       return reading;
     };
     let nextRead = readAhead(0);
     for (const [index, file] of files.entries()) {
+      if (index % HEADER_WINDOW === 0) announce(index + 2 * HEADER_WINDOW);
       const thisRead = nextRead;
       nextRead = readAhead(index + 1);
-      conn.send(FrameType.FileHeader, [control.seal(FrameType.FileHeader, encodeFileHeader({ index, path: file.path, size: file.size, mode: file.mode, mtimeMs: file.mtimeMs }))]);
-      const sealer = contentSealer(keys.suite, fileKey(keys, index));
-      const hash = createHash('sha256');
-      let done = 0;
+      const small = thisRead !== undefined ? await thisRead : undefined;
+      const decision = await this.#decide(file, await offers.next(index), small);
+      conn.send(FrameType.Start, [control.seal(FrameType.Start, encodeStart({ index, offset: decision.offset, skip: decision.skip !== undefined }))]);
+      if (decision.skip !== undefined) {
+        expected.push({ path: file.path, size: file.size, sha256: decision.skip });
+        stats.resumedBytes += file.size;
+        totalDone += file.size;
+        this.#options.onProgress?.({ path: file.path, index, done: file.size, size: file.size, totalDone, totalSize });
+        continue;
+      }
+      const hash = decision.hash ?? createHash('sha256');
+      let done = decision.offset;
+      stats.resumedBytes += done;
+      totalDone += done;
+      const sealer = contentSealer(keys.suite, fileKey(keys, index), done / CHUNK_SIZE);
       if (file.size === 0) {
         conn.send(FrameType.FinalChunk, sealer.seal(Buffer.alloc(0), true));
       } else {
-        const blocks = thisRead !== undefined ? [await thisRead] : (createReadStream(file.source, { start: 0, end: file.size - 1, highWaterMark: READ_SIZE }) as AsyncIterable<Buffer>);
+        const blocks = small !== undefined ? [small] : (createReadStream(file.source, { start: done, end: file.size - 1, highWaterMark: READ_SIZE }) as AsyncIterable<Buffer>);
         for await (const block of blocks) {
           hash.update(block);
           // One writev per block rather than one per chunk.
@@ -213,6 +260,7 @@ export class SecureClient {
           }
           conn.socket.uncork();
           totalDone += block.length;
+          stats.sentBytes += block.length;
           collect(block.length);
           this.#options.onProgress?.({ path: file.path, index, done, size: file.size, totalDone, totalSize });
           await conn.drained();
@@ -228,9 +276,13 @@ export class SecureClient {
   }
 
   /** Reads receipts until the server's Done; each must match what was sent, in order. */
-  async #receive(conn: FramedSocket, control: ControlChannel, count: number, expected: { path: string; size: number; sha256: Buffer }[], deliveries: Delivery[]): Promise<void> {
+  async #receive(conn: FramedSocket, control: ControlChannel, count: number, expected: { path: string; size: number; sha256: Buffer }[], deliveries: Delivery[], offers: OfferQueue): Promise<void> {
     for (;;) {
       const frame = await expectFrame(conn, deliveries.length < count ? 'a receipt' : "the server's done");
+      if (frame.type === FrameType.Offer) {
+        offers.put(decodeOffer(control.open(frame.type, frame.body)));
+        continue;
+      }
       if (frame.type === FrameType.Done) {
         const stored = decodeDone(control.open(frame.type, frame.body));
         if (stored !== count || deliveries.length !== count) throw new IntegrityError('TAMPERED', `server confirms ${stored} of ${count} files`);
@@ -257,4 +309,43 @@ const readFileCallback = promisify(readFile);
 async function readWhole(file: SourceFile): Promise<Buffer> {
   const data = await readFileCallback(file.source);
   return data.subarray(0, file.size);
+}
+
+/** SHA-256 of the first `length` bytes of a file, as a Hash that can go on being updated. */
+async function hashRange(path: string, length: number): Promise<Hash> {
+  const hash = createHash('sha256');
+  if (length > 0) for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: READ_SIZE })) hash.update(chunk as Buffer);
+  return hash;
+}
+
+/** Offers arrive on the receiving side; the sending side waits for the one of the file it is about to send. */
+class OfferQueue {
+  readonly #arrived = new Map<number, Offer>();
+  #waiting: { index: number; resolve: (offer: Offer) => void; reject: (error: Error) => void } | undefined;
+  #error: Error | undefined;
+
+  put(offer: Offer): void {
+    if (this.#waiting?.index === offer.index) {
+      this.#waiting.resolve(offer);
+      this.#waiting = undefined;
+    } else {
+      this.#arrived.set(offer.index, offer);
+    }
+  }
+
+  next(index: number): Promise<Offer> {
+    const offer = this.#arrived.get(index);
+    if (offer !== undefined) {
+      this.#arrived.delete(index);
+      return Promise.resolve(offer);
+    }
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => (this.#waiting = { index, resolve, reject }));
+  }
+
+  fail(error: Error): void {
+    this.#error = error;
+    this.#waiting?.reject(error);
+    this.#waiting = undefined;
+  }
 }

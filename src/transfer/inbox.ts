@@ -2,14 +2,21 @@
  * Where the server stores files. Content goes to a temporary file in the hidden PARTIAL_DIR, and only a complete,
  * verified file is fsynced and linked (or, with overwrite, renamed) to its place: the inbox never shows a partial
  * file, a name is never replaced silently, and nothing is written outside the root or through a symlink.
+ *
+ * Resumable files (docs/PROTOCOL.md §5.1) keep their partial content when a session breaks off:
+ *   t-<random>.part (+ t-<random>.json for resumable files)   being received now
+ *   r-<id>.part + r-<id>.json                                   parked, waiting for the same file to come back
+ * where <id> names (path, size, mtime). A session claims a parked partial by renaming it to its own t- name, so two
+ * sessions never share one. At start-up, t- files left by a killed server are parked, and parked files older than
+ * the configured age are removed.
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, readFile, readdir, stat, truncate, writeFile, type WriteStream } from 'node:fs';
 import { close, fsync, link, lstat, mkdir, open, rename, unlink, utimes } from 'node:fs';
 import { realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
-import { extname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { SftError } from '../errors.js';
 import { PARTIAL_DIR, safeSegments } from './paths.js';
 
@@ -27,7 +34,45 @@ const fs = {
   rename: promisify(rename),
   unlink: promisify(unlink),
   utimes: promisify(utimes),
+  readFile: promisify(readFile),
+  readdir: promisify(readdir),
+  stat: promisify(stat),
+  truncate: promisify(truncate),
+  writeFile: promisify(writeFile),
 };
+
+/** What a resumable partial is for; stored beside it as JSON. */
+export interface PartialIdentity {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** A stable name for (path, size, mtime): a file that comes back unchanged finds its partial. */
+export function partialId(identity: PartialIdentity): string {
+  return createHash('sha256').update(JSON.stringify([identity.path, identity.size, identity.mtimeMs])).digest('hex').slice(0, 32);
+}
+
+/** A parked partial claimed by a session: its content so far and the SHA-256 state over it. */
+export interface ClaimedPartial {
+  temp: string;
+  offset: number;
+  hash: Hash;
+}
+
+/** True when `path` is a regular file whose SHA-256 is `sha256`. */
+async function sameContent(path: string, sha256: Buffer): Promise<boolean> {
+  const info = await fs.lstat(path).catch(() => undefined);
+  if (info === undefined || !info.isFile()) return false;
+  return (await hashPrefix(path, info.size)).digest().equals(sha256);
+}
+
+/** SHA-256 of a file's first `length` bytes, as a Hash that can go on being updated. */
+async function hashPrefix(path: string, length: number): Promise<Hash> {
+  const hash = createHash('sha256');
+  if (length > 0) for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash;
+}
 
 /** unlink that ignores a file already gone. */
 async function removeFile(path: string): Promise<void> {
@@ -50,10 +95,99 @@ export class Inbox {
     return this.#root;
   }
 
-  async init(): Promise<void> {
+  async init(partialMaxAgeMs: number): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
     this.#root = await realpath(this.dir);
     await fs.mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
+    await this.tidy(partialMaxAgeMs, true);
+  }
+
+  #partial(name: string): string {
+    return join(this.#root, PARTIAL_DIR, name);
+  }
+
+  /**
+   * Removes partials older than `maxAgeMs`; with `recover`, first parks resumable t- files left by a killed server
+   * and removes the other t- files (nothing can resume those).
+   */
+  async tidy(maxAgeMs: number, recover = false): Promise<void> {
+    const names = await fs.readdir(join(this.#root, PARTIAL_DIR)).catch(() => [] as string[]);
+    const now = Date.now();
+    for (const name of names) {
+      const path = this.#partial(name);
+      if (recover && name.startsWith('t-') && name.endsWith('.part')) {
+        const meta = path.replace(/\.part$/, '.json');
+        const identity = await fs.readFile(meta, 'utf8').then((t) => JSON.parse(t) as PartialIdentity, () => undefined);
+        if (identity === undefined) {
+          await removeFile(path);
+        } else {
+          const id = partialId(identity);
+          await fs.rename(meta, this.#partial(`r-${id}.json`)).catch(() => undefined);
+          await fs.rename(path, this.#partial(`r-${id}.part`)).catch(() => undefined);
+        }
+        continue;
+      }
+      if (!name.startsWith('r-')) continue;
+      const info = await fs.stat(path).catch(() => undefined);
+      if (info !== undefined && now - info.mtimeMs > maxAgeMs) await removeFile(path);
+    }
+    // A parked .part without its .json (or the reverse) cannot be resumed.
+    const left = new Set(await fs.readdir(join(this.#root, PARTIAL_DIR)).catch(() => [] as string[]));
+    for (const name of left) {
+      if (!name.startsWith('r-')) continue;
+      const twin = name.endsWith('.part') ? name.replace(/\.part$/, '.json') : name.replace(/\.json$/, '.part');
+      if (!left.has(twin)) await removeFile(this.#partial(name));
+    }
+  }
+
+  /**
+   * Claims the parked partial of `identity`, if any: truncates it to whole chunks (at most the start of the last
+   * chunk, which must come with its final flag) and hashes what it holds.
+   */
+  async claim(identity: PartialIdentity, chunkSize: number): Promise<ClaimedPartial | undefined> {
+    const id = partialId(identity);
+    const name = `t-${randomBytes(12).toString('hex')}`;
+    const temp = this.#partial(`${name}.part`);
+    try {
+      await fs.rename(this.#partial(`r-${id}.part`), temp);
+    } catch {
+      return undefined;
+    }
+    await fs.rename(this.#partial(`r-${id}.json`), this.#partial(`${name}.json`)).catch(() => fs.writeFile(this.#partial(`${name}.json`), JSON.stringify(identity)));
+    const held = (await fs.stat(temp)).size;
+    const lastChunkStart = Math.max(0, Math.ceil(identity.size / chunkSize) - 1) * chunkSize;
+    const offset = Math.min(Math.floor(held / chunkSize) * chunkSize, lastChunkStart);
+    await fs.truncate(temp, offset);
+    return { temp, offset, hash: await hashPrefix(temp, offset) };
+  }
+
+  /** Gives a claimed partial back: parked again with `keep`, else deleted. */
+  async release(claimed: ClaimedPartial, keep: boolean): Promise<void> {
+    const meta = claimed.temp.replace(/\.part$/, '.json');
+    if (keep) {
+      const identity = await fs.readFile(meta, 'utf8').then((t) => JSON.parse(t) as PartialIdentity, () => undefined);
+      if (identity !== undefined) {
+        const parked = this.#partial(`r-${partialId(identity)}`);
+        await fs.rename(meta, `${parked}.json`).catch(() => undefined);
+        await fs.rename(claimed.temp, `${parked}.part`).catch(() => undefined);
+        return;
+      }
+    }
+    await removeFile(claimed.temp);
+    await removeFile(meta);
+  }
+
+  /**
+   * A regular file already stored at `relativePath` with `size` bytes, with its SHA-256.
+   * @throws SftError REFUSED for an unsafe name or one through a symlink.
+   */
+  async existing(relativePath: string, size: number): Promise<{ sha256: Buffer } | undefined> {
+    const segments = safeSegments(relativePath);
+    await checkParents(this.#root, segments, false);
+    const path = join(this.#root, ...segments);
+    const info = await fs.lstat(path).catch(() => undefined);
+    if (info === undefined || !info.isFile() || info.size !== size) return undefined;
+    return { sha256: (await hashPrefix(path, size)).digest() };
   }
 
   /** Bytes available to the server in the inbox's file system. */
@@ -63,14 +197,21 @@ export class Inbox {
   }
 
   /**
-   * Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`.
+   * Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`. With `resumable`,
+   * the partial content is kept (parked) if the session breaks off; with `claimed`, content continues a claimed
+   * partial from its offset.
    * @throws SftError REFUSED for an unsafe name.
    */
-  async begin(relativePath: string, mode: number): Promise<IncomingFile> {
+  async begin(relativePath: string, mode: number, resumable?: PartialIdentity, claimed?: ClaimedPartial): Promise<IncomingFile> {
     const segments = safeSegments(relativePath);
     await checkParents(this.#root, segments, false);
-    const temp = join(this.#root, PARTIAL_DIR, `${randomBytes(12).toString('hex')}.part`);
     const fileMode = (mode & 0o755) | 0o600;
+    if (claimed !== undefined) {
+      const stream = createWriteStream(claimed.temp, { flags: 'r+', start: claimed.offset, flush: true, highWaterMark: 1024 * 1024 });
+      await once(stream, 'open');
+      return new IncomingFile(this.#root, segments, claimed.temp, stream, this.overwrite, this.#directorySync, resumable);
+    }
+    const temp = this.#partial(`t-${randomBytes(12).toString('hex')}.part`);
     let stream = await openTemp(temp, fileMode);
     if (stream === undefined) {
       // An operator emptied the inbox while the server runs: make the partial folder again.
@@ -78,7 +219,8 @@ export class Inbox {
       stream = await openTemp(temp, fileMode);
     }
     if (stream === undefined) throw new SftError('IO', 'cannot create a temporary file in the inbox');
-    return new IncomingFile(this.#root, segments, temp, stream, this.overwrite, this.#directorySync);
+    if (resumable !== undefined) await fs.writeFile(temp.replace(/\.part$/, '.json'), JSON.stringify(resumable));
+    return new IncomingFile(this.#root, segments, temp, stream, this.overwrite, this.#directorySync, resumable);
   }
 }
 
@@ -104,6 +246,7 @@ export class IncomingFile {
     private readonly stream: WriteStream,
     private readonly overwrite: boolean,
     private readonly directorySync: DirectorySync,
+    private readonly resumable?: PartialIdentity,
   ) {}
 
   /** Appends verified plaintext; resolves when the stream can take more. */
@@ -111,20 +254,37 @@ export class IncomingFile {
     if (!this.stream.write(data)) await once(this.stream, 'drain');
   }
 
-  /** Drops the partial file. Safe to call more than once. */
-  async abort(): Promise<void> {
+  get #meta(): string {
+    return this.temp.replace(/\.part$/, '.json');
+  }
+
+  /**
+   * Ends an unfinished file. With `keep` and a resumable file, what was written (all of it authenticated) is
+   * flushed and parked for a later session; otherwise it is deleted. Safe to call more than once.
+   */
+  async abort(keep = false): Promise<void> {
     if (this.#settled) return;
     this.#settled = true;
+    if (keep && this.resumable !== undefined) {
+      this.stream.end();
+      if (!this.stream.closed) await once(this.stream, 'close').catch(() => undefined);
+      const id = partialId(this.resumable);
+      const parked = join(dirname(this.temp), `r-${id}`);
+      await fs.rename(this.#meta, `${parked}.json`).catch(() => undefined);
+      await fs.rename(this.temp, `${parked}.part`).catch(() => undefined);
+      return;
+    }
     this.stream.destroy();
     if (!this.stream.closed) await once(this.stream, 'close').catch(() => undefined);
     await removeFile(this.temp);
+    await removeFile(this.#meta);
   }
 
   /**
    * fsyncs the complete file, sets its mtime, places it and fsyncs its directory. Returns the stored path relative to the root
    * ("name (1).ext" when the name was taken and overwrite is off).
    */
-  async commit(mtimeMs: number): Promise<string> {
+  async commit(mtimeMs: number, sha256: Buffer): Promise<string> {
     this.#settled = true;
     try {
       this.stream.end();
@@ -132,11 +292,12 @@ export class IncomingFile {
       await fs.utimes(this.temp, new Date(), new Date(mtimeMs));
       const parent = await this.#parentDirectory();
       const name = this.segments[this.segments.length - 1] as string;
-      const stored = await this.#place(parent, name);
+      const stored = await this.#place(parent, name, sha256);
       await this.directorySync.sync(parent);
       return [...this.segments.slice(0, -1), stored].join('/');
     } finally {
       await removeFile(this.temp);
+      if (this.resumable !== undefined) await removeFile(this.#meta);
     }
   }
 
@@ -144,7 +305,7 @@ export class IncomingFile {
     return checkParents(this.root, this.segments, true);
   }
 
-  async #place(parent: string, name: string): Promise<string> {
+  async #place(parent: string, name: string, sha256: Buffer): Promise<string> {
     if (this.overwrite) {
       const target = join(parent, name);
       const existing = await fs.lstat(target).catch(() => undefined);
@@ -161,6 +322,8 @@ export class IncomingFile {
         return candidate;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        // The same content under the same name is already there (a file sent again): keep one copy.
+        if (n === 0 && (await sameContent(join(parent, name), sha256))) return name;
       }
     }
     throw new SftError('REFUSED', `no free name for ${this.segments.join('/')}`);

@@ -5,14 +5,15 @@ import { IntegrityError, NetworkError, SftError, UsageError } from '../errors.js
 import { equalConstantTime } from '../crypto/bytes.js';
 import { FrameType, encodeFrame, type Frame } from '../protocol/frames.js';
 import {
-  SUITE_NAMES, decodeClientHello, decodeDone, decodeFileHeader, decodeFileTrailer, encodeDone, encodeError,
-  encodeReceipt, encodeServerHello, type Suite,
+  OfferKind, SUITE_NAMES, decodeClientHello, decodeDone, decodeFileHeader, decodeFileTrailer, decodeStart, encodeDone,
+  encodeError, encodeOffer, encodeReceipt, encodeServerHello, type FileHeader, type Offer, type Receipt, type Suite,
 } from '../protocol/messages.js';
 import { serverFinish, serverRespond, fileKey, type SessionKeys } from '../protocol/handshake.js';
 import { ControlChannel, contentOpener, controlAead } from '../protocol/channel.js';
 import { FramedSocket, HANDSHAKE_HIGH_WATER, SESSION_HIGH_WATER, asSftError, expectFrame } from './framed-socket.js';
 import { Backoff, Semaphore } from './admission.js';
-import { Inbox, type IncomingFile } from './inbox.js';
+import { Inbox, type ClaimedPartial, type IncomingFile, type PartialIdentity } from './inbox.js';
+import { CHUNK_SIZE } from '../crypto/stream.js';
 import { garbageBudget } from '../util/memory.js';
 
 export interface ServerOptions {
@@ -45,6 +46,8 @@ export interface ServerOptions {
   failuresBeforeBackoff?: number;
   /** The longest an address is refused, ms; the wait starts at 1 s and doubles per further failure. Default 5 min. */
   maxBackoff?: number;
+  /** Partial files kept for resuming are removed after this long, ms. Default 7 days. */
+  partialMaxAge?: number;
 }
 
 export interface ReceivedFile {
@@ -53,6 +56,8 @@ export interface ReceivedFile {
   storedPath: string;
   size: number;
   sha256: string;
+  /** Bytes that were already on the server (a resumed partial, or all of them when the same file was stored). */
+  resumedFrom: number;
 }
 
 export interface ServerEvents {
@@ -66,6 +71,22 @@ export interface ServerEvents {
 
 /** Files whose fsync and placement may be in flight at once in one session. */
 const MAX_PENDING_COMMITS = 32;
+/** Files a client may announce ahead of their content. */
+export const MAX_OFFERED = 1024;
+
+interface Offered {
+  header: FileHeader;
+  offer: Offer;
+  /** SHA-256 of the same-named, same-size file already stored. */
+  have?: Buffer;
+  /** A partial of this file claimed for a resume. */
+  claimed?: ClaimedPartial | undefined;
+}
+
+/** Files over one chunk keep their partial content for a resume; smaller ones are simply sent again. */
+function resumableIdentity(header: FileHeader): PartialIdentity | undefined {
+  return header.size > CHUNK_SIZE ? { path: header.path, size: header.size, mtimeMs: header.mtimeMs } : undefined;
+}
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -80,6 +101,7 @@ const DEFAULTS = {
   maxHandshakes: 16,
   failuresBeforeBackoff: 5,
   maxBackoff: 300_000,
+  partialMaxAge: 7 * 24 * 3600 * 1000,
 };
 
 /**
@@ -94,6 +116,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
   readonly #handshakes: Semaphore;
   readonly #backoff: Backoff;
   #server: Server | undefined;
+  #tidyTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ServerOptions) {
     super();
@@ -107,7 +130,9 @@ export class SecureServer extends EventEmitter<ServerEvents> {
 
   /** Creates the inbox and starts listening. */
   async listen(): Promise<{ host: string; port: number }> {
-    await this.#inbox.init();
+    await this.#inbox.init(this.#options.partialMaxAge);
+    this.#tidyTimer = setInterval(() => void this.#inbox.tidy(this.#options.partialMaxAge).catch(() => undefined), 3600_000);
+    this.#tidyTimer.unref();
     const server = createServer({ pauseOnConnect: false }, (socket) => this.#accept(socket));
     server.maxConnections = this.#options.maxConnections;
     this.#server = server;
@@ -139,6 +164,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
   async close(graceMs = 10_000): Promise<void> {
     const server = this.#server;
     if (server === undefined) return;
+    clearInterval(this.#tidyTimer);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const sessions = Promise.allSettled([...this.#sessions]);
     let timer: NodeJS.Timeout | undefined;
@@ -173,6 +199,8 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     socket.setTimeout(this.#options.idleTimeout, () => conn.fail(new NetworkError('TIMEOUT', 'idle timeout')));
     const handshakeTimer = setTimeout(() => conn.fail(new NetworkError('TIMEOUT', 'handshake timeout')), this.#options.handshakeTimeout);
     let incoming: IncomingFile | undefined;
+    /** Files announced and offered, waiting for the client's Start, oldest first. */
+    const offered: Offered[] = [];
     let files = 0;
     const commits: Promise<void>[] = [];
     const collect = garbageBudget();
@@ -183,28 +211,71 @@ export class SecureServer extends EventEmitter<ServerEvents> {
       conn.highWater = SESSION_HIGH_WATER;
       this.#backoff.succeeded(socket.remoteAddress ?? '?');
       const control = new ControlChannel(controlAead(keys.suite), keys.serverToClient, keys.clientToServer);
+      const sendReceipt = async (receipt: Receipt, resumedFrom: number, path: string) => {
+        if (!conn.send(FrameType.Receipt, [control.seal(FrameType.Receipt, encodeReceipt(receipt))])) await conn.drained();
+        this.emit('file', { peer, path, storedPath: receipt.storedPath, size: receipt.size, sha256: receipt.sha256.toString('hex'), resumedFrom });
+      };
       for (;;) {
-        const frame = await expectFrame(conn, 'a file or done');
+        const frame = await expectFrame(conn, 'a file header, a start or done');
         if (frame.type === FrameType.Done) {
           const sent = decodeDone(control.open(frame.type, frame.body));
           await Promise.all(commits);
-          if (sent !== files) throw new IntegrityError('TAMPERED', `client reports ${sent} files, server stored ${files}`);
+          if (sent !== files || offered.length > 0) throw new IntegrityError('TAMPERED', `client reports ${sent} files, server stored ${files}`);
           conn.send(FrameType.Done, [control.seal(FrameType.Done, encodeDone(files))]);
           await conn.end();
           this.emit('session-end', { peer, files });
           return;
         }
-        if (frame.type !== FrameType.FileHeader) throw unexpected(frame, 'a file header');
-        if (files >= this.#options.maxFiles) throw new SftError('REFUSED', `more than ${this.#options.maxFiles} files in one session`);
-        const header = decodeFileHeader(control.open(frame.type, frame.body));
-        if (header.index !== files) throw new IntegrityError('TAMPERED', `file index ${header.index}, expected ${files}`);
-        if (header.size > this.#options.maxFileSize) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the limit of ${this.#options.maxFileSize}`);
+        if (frame.type === FrameType.FileHeader) {
+          // Headers may run ahead of content (a window of them per round trip): each gets an Offer at once.
+          const index = files + offered.length;
+          if (index >= this.#options.maxFiles) throw new SftError('REFUSED', `more than ${this.#options.maxFiles} files in one session`);
+          if (offered.length >= MAX_OFFERED) throw new SftError('REFUSED', `more than ${MAX_OFFERED} files announced ahead of their content`);
+          const header = decodeFileHeader(control.open(frame.type, frame.body));
+          if (header.index !== index) throw new IntegrityError('TAMPERED', `file index ${header.index}, expected ${index}`);
+          if (header.size > this.#options.maxFileSize) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the limit of ${this.#options.maxFileSize}`);
+          const free = await this.#inbox.freeBytes();
+          if (header.size > free) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
+          const entry = await this.#offer(header);
+          offered.push(entry);
+          if (!conn.send(FrameType.Offer, [control.seal(FrameType.Offer, encodeOffer(entry.offer))])) await conn.drained();
+          continue;
+        }
+        if (frame.type !== FrameType.Start) throw unexpected(frame, 'a file header, a start or done');
+        const entry = offered.shift();
+        if (entry === undefined) throw new IntegrityError('MALFORMED', 'start without a file header');
+        const { header } = entry;
+        const start = decodeStart(control.open(frame.type, frame.body));
+        if (start.index !== header.index) throw new IntegrityError('TAMPERED', 'start for another file');
+        if (start.skip) {
+          // The same file (path, size, SHA-256) is already stored: acknowledged without content.
+          if (entry.have === undefined) throw new IntegrityError('MALFORMED', 'skip without an offer to skip');
+          const receipt = { index: header.index, size: header.size, sha256: entry.have, storedPath: header.path };
+          const acknowledged = (commits.at(-1) ?? Promise.resolve()).then(() => sendReceipt(receipt, header.size, header.path));
+          acknowledged.catch(() => undefined);
+          commits.push(acknowledged);
+          files++;
+          continue;
+        }
+        let claimed = entry.claimed;
+        entry.claimed = undefined;
+        if (claimed !== undefined && start.offset !== claimed.offset) {
+          if (start.offset !== 0) throw new IntegrityError('MALFORMED', 'start offset does not match the offer');
+          await this.#inbox.release(claimed, false);
+          claimed = undefined;
+        } else if (claimed === undefined && start.offset !== 0) {
+          throw new IntegrityError('MALFORMED', 'start offset without a partial to resume');
+        }
+        const resumedFrom = claimed?.offset ?? 0;
         const free = await this.#inbox.freeBytes();
-        if (header.size > free) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
-        incoming = await this.#inbox.begin(header.path, header.mode);
-        const opener = contentOpener(keys.suite, fileKey(keys, header.index));
-        const hash = createHash('sha256');
-        let received = 0;
+        if (header.size - resumedFrom > free) {
+          if (claimed !== undefined) await this.#inbox.release(claimed, true);
+          throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
+        }
+        incoming = await this.#inbox.begin(header.path, header.mode, resumableIdentity(header), claimed);
+        const hash = claimed?.hash ?? createHash('sha256');
+        let received = resumedFrom;
+        const opener = contentOpener(keys.suite, fileKey(keys, header.index), resumedFrom / CHUNK_SIZE);
         for (let last = false; !last; ) {
           const chunk = await expectFrame(conn, 'a chunk');
           if (chunk.type !== FrameType.Chunk && chunk.type !== FrameType.FinalChunk) throw unexpected(chunk, 'a chunk');
@@ -224,14 +295,11 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         if (trailer.index !== header.index) throw new IntegrityError('TAMPERED', 'trailer for another file');
         if (!equalConstantTime(sha256, trailer.sha256)) throw new IntegrityError('HASH_MISMATCH', `sha-256 mismatch for ${header.path}`);
         // fsync and placement run while the next file streams in; receipts still go out in order.
-        const committing = incoming.commit(header.mtimeMs);
+        const committing = incoming.commit(header.mtimeMs, sha256);
         incoming = undefined;
-        const previous = commits.at(-1) ?? Promise.resolve();
-        const acknowledged = Promise.all([previous, committing]).then(async ([, storedPath]) => {
-          const receipt = { index: header.index, size: received, sha256, storedPath };
-          if (!conn.send(FrameType.Receipt, [control.seal(FrameType.Receipt, encodeReceipt(receipt))])) await conn.drained();
-          this.emit('file', { peer, path: header.path, storedPath, size: received, sha256: sha256.toString('hex') });
-        });
+        const acknowledged = Promise.all([commits.at(-1), committing]).then(([, storedPath]) =>
+          sendReceipt({ index: header.index, size: received, sha256, storedPath }, resumedFrom, header.path),
+        );
         acknowledged.catch(() => undefined);
         commits.push(acknowledged);
         files++;
@@ -240,7 +308,11 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     } catch (error) {
       const e = asSftError(error);
       if (!authenticated) this.#backoff.failed(socket.remoteAddress ?? '?');
-      await incoming?.abort();
+      // A cut connection (client killed, network gone, server stopping) keeps resumable content; anything else
+      // (tampering, refusal, disk errors) deletes it.
+      const keep = e.code === 'NETWORK' || e.code === 'TIMEOUT';
+      await incoming?.abort(keep);
+      for (const entry of offered) if (entry.claimed !== undefined) await this.#inbox.release(entry.claimed, keep);
       await Promise.allSettled(commits);
       if (!socket.destroyed && e.code !== 'NETWORK' && e.code !== 'TIMEOUT') {
         conn.send(FrameType.Error, [encodeError({ code: e.code, message: e.message })]);
@@ -250,6 +322,20 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     } finally {
       clearTimeout(handshakeTimer);
     }
+  }
+
+  /** What the server holds of an announced file: the same file already stored, or a partial to resume. */
+  async #offer(header: FileHeader): Promise<Offered> {
+    const index = header.index;
+    const have = await this.#inbox.existing(header.path, header.size);
+    if (have !== undefined) return { header, have: have.sha256, offer: { index, kind: OfferKind.Have, offset: 0, sha256: have.sha256 } };
+    const identity = resumableIdentity(header);
+    const claimed = identity === undefined ? undefined : await this.#inbox.claim(identity, CHUNK_SIZE);
+    if (claimed !== undefined && claimed.offset > 0) {
+      return { header, claimed, offer: { index, kind: OfferKind.Resume, offset: claimed.offset, sha256: claimed.hash.copy().digest() } };
+    }
+    if (claimed !== undefined) await this.#inbox.release(claimed, false);
+    return { header, offer: { index, kind: OfferKind.New, offset: 0, sha256: Buffer.alloc(32) } };
   }
 
   async #handshake(conn: FramedSocket): Promise<SessionKeys> {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -95,16 +95,25 @@ describe('a proxy that flips one byte', () => {
 
 describe('a connection cut in the middle of a file', () => {
   for (const cutAfter of [100, 150_000, 1_500_000]) {
-    it(`after ${cutAfter} bytes: network error (exit 5), nothing partial among received files`, async () => {
+    it(`after ${cutAfter} bytes: network error (exit 5), nothing among received files, and the next send resumes`, async () => {
       running = await startServer();
       const port = await startProxy(running.port, { cutAfter });
       const src = tempDir();
-      writeFileSync(join(src, 'big.bin'), pseudoRandomBytes(3_000_000, 5));
+      const data = pseudoRandomBytes(3_000_000, 5);
+      writeFileSync(join(src, 'big.bin'), data);
       await expect(sendPaths(port, [join(src, 'big.bin')])).rejects.toMatchObject({ exitCode: 5 });
       await until(() => (running?.errors.length ?? 0) > 0);
       const inbox = running.inbox;
-      await until(() => inboxState(inbox).partial.length === 0);
-      expect(inboxState(running.inbox)).toEqual({ received: [], partial: [] });
+      await until(() => inboxState(inbox).partial.every((p) => p.startsWith('.sft-partial/r-')));
+      const state = inboxState(inbox);
+      expect(state.received).toEqual([]);
+      // What the server kept (whole chunks only) is parked for a resume.
+      const kept = state.partial.filter((p) => p.endsWith('.part')).map((p) => statSync(join(inbox, p)).size)[0] ?? 0;
+      const result = await sendPaths(running.port, [join(src, 'big.bin')]);
+      expect(result.resumedBytes).toBe(Math.floor(kept / 65536) * 65536);
+      expect(result.sentBytes).toBe(data.length - result.resumedBytes);
+      expect(readFileSync(join(inbox, 'big.bin')).equals(data)).toBe(true);
+      expect(inboxState(inbox).partial).toEqual([]);
     });
   }
 });
