@@ -115,6 +115,8 @@ export function createProgram(io: CliIo): Command {
     .option('--idle-timeout <seconds>', 'drop a session silent for this long', parseInteger('--idle-timeout', 1, 86_400))
     .option('--min-iterations <n>', 'lowest PBKDF2 iteration count a client may use', parseInteger('--min-iterations', 1, MAX_ITERATIONS))
     .option('--max-iterations <n>', 'highest PBKDF2 iteration count a client may use', parseInteger('--max-iterations', 1, MAX_ITERATIONS))
+    .option('--partial-max-age <seconds>', 'remove kept partial files (for resuming) after this long (default 7 days)', parseInteger('--partial-max-age', 1, 10 * 365 * 86_400))
+    .option('--max-handshakes <n>', 'handshakes computing at once (default 16)', parseInteger('--max-handshakes', 1, 10_000))
     .option('--workers <n>', 'server processes sharing the port, so concurrent transfers use every core (default: cores, at most 8)', parseInteger('--workers', 1, 256));
   serve.action(async (options: CommonOptions & ServeFlags) => {
     const out = reporter(options);
@@ -136,6 +138,8 @@ export function createProgram(io: CliIo): Command {
         idleTimeout: seconds(options.idleTimeout),
         minIterations: options.minIterations,
         maxIterations: options.maxIterations,
+        partialMaxAge: seconds(options.partialMaxAge),
+        maxHandshakes: options.maxHandshakes,
       }),
     };
     await serveWith(workers, serverOptions, out);
@@ -184,6 +188,8 @@ export function createProgram(io: CliIo): Command {
 
 interface ServeFlags {
   workers?: number;
+  partialMaxAge?: number;
+  maxHandshakes?: number;
   dir: string;
   host: string;
   port: number;
