@@ -60,6 +60,11 @@ export interface ClaimedPartial {
   hash: Hash;
 }
 
+async function linkedElsewhere(path: string): Promise<boolean> {
+  const info = await fs.stat(path).catch(() => undefined);
+  return info !== undefined && info.nlink > 1;
+}
+
 /** True when `path` is a regular file whose SHA-256 is `sha256`. */
 async function sameContent(path: string, sha256: Buffer): Promise<boolean> {
   const info = await fs.lstat(path).catch(() => undefined);
@@ -118,8 +123,11 @@ export class Inbox {
       if (recover && name.startsWith('t-') && name.endsWith('.part')) {
         const meta = path.replace(/\.part$/, '.json');
         const identity = await fs.readFile(meta, 'utf8').then((t) => JSON.parse(t) as PartialIdentity, () => undefined);
-        if (identity === undefined) {
+        // A second link means the server was killed after placing the file and before removing its temporary
+        // name: the file is delivered, and its inode must not be resumed into (that would change the stored file).
+        if (identity === undefined || (await linkedElsewhere(path))) {
           await removeFile(path);
+          await removeFile(meta);
         } else {
           const id = partialId(identity);
           await fs.rename(meta, this.#partial(`r-${id}.json`)).catch(() => undefined);
@@ -154,7 +162,13 @@ export class Inbox {
       return undefined;
     }
     await fs.rename(this.#partial(`r-${id}.json`), this.#partial(`${name}.json`)).catch(() => fs.writeFile(this.#partial(`${name}.json`), JSON.stringify(identity)));
-    const held = (await fs.stat(temp)).size;
+    const info = await fs.stat(temp);
+    if (info.nlink > 1) {
+      // Also a placed file (see tidy): drop this name, never write to that inode.
+      await this.release({ temp, offset: 0, hash: createHash('sha256') }, false);
+      return undefined;
+    }
+    const held = info.size;
     const lastChunkStart = Math.max(0, Math.ceil(identity.size / chunkSize) - 1) * chunkSize;
     const offset = Math.min(Math.floor(held / chunkSize) * chunkSize, lastChunkStart);
     await fs.truncate(temp, offset);

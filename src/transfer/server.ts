@@ -152,6 +152,11 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     return { host: address.address, port: address.port };
   }
 
+  /** Connections being served now. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
   /** The inbox's real path. */
   get dir(): string {
     return this.#inbox.root;
@@ -328,9 +333,13 @@ export class SecureServer extends EventEmitter<ServerEvents> {
   async #offer(header: FileHeader): Promise<Offered> {
     const index = header.index;
     const have = await this.#inbox.existing(header.path, header.size);
-    if (have !== undefined) return { header, have: have.sha256, offer: { index, kind: OfferKind.Have, offset: 0, sha256: have.sha256 } };
     const identity = resumableIdentity(header);
     const claimed = identity === undefined ? undefined : await this.#inbox.claim(identity, CHUNK_SIZE);
+    if (have !== undefined) {
+      // A partial of a file that is already stored is left from a server killed between placing and cleaning up.
+      if (claimed !== undefined) await this.#inbox.release(claimed, false);
+      return { header, have: have.sha256, offer: { index, kind: OfferKind.Have, offset: 0, sha256: have.sha256 } };
+    }
     if (claimed !== undefined && claimed.offset > 0) {
       return { header, claimed, offer: { index, kind: OfferKind.Resume, offset: claimed.offset, sha256: claimed.hash.copy().digest() } };
     }
