@@ -152,62 +152,48 @@ export class SecureFileTransfer {
     const prefix = await readPrefix(input, MAX_HEADER_BYTES + PAYLOAD_NONCE_SIZE);
     const format = formatOf(prefix);
     const atomic = options.overwrite === undefined ? {} : { overwrite: options.overwrite };
+    let opener: Opener;
+    let start: number;
     if (format === 'age') {
       const { header, nonce } = parseAgeHeaderAndNonce(prefix);
       const fileKey = await unwrapScrypt(header, options.password, options.maxWorkFactor ?? MAX_WORK_FACTOR);
-      const opener = new StreamOpener('chacha20-poly1305', payloadKey(fileKey, nonce));
-      let size = 0;
-      await atomicWrite(
-        output,
-        (out) =>
-          pipeline(
-            readInput(input, total, options, header.length + PAYLOAD_NONCE_SIZE),
-            async function* (source: AsyncIterable<Buffer>) {
-              const ready: Buffer[] = [];
-              for await (const chunk of source) {
-                opener.push(chunk, (plaintext) => ready.push(plaintext));
-                for (const plaintext of ready.splice(0)) {
-                  size += plaintext.length;
-                  yield plaintext;
-                }
-              }
-              const last = opener.end();
-              size += last.length;
-              yield last;
-            },
-            out,
-          ),
-        atomic,
-      );
-      return { format, size };
+      opener = new StreamOpener('chacha20-poly1305', payloadKey(fileKey, nonce));
+      start = header.length + PAYLOAD_NONCE_SIZE;
+    } else {
+      const { iterations, salt } = parseFernetFileHeader(prefix);
+      opener = new FernetFileReader(new Fernet(await pbkdf2Sha256(options.password, salt, iterations, 32)));
+      start = FERNET_HEADER_SIZE;
     }
-    const { iterations, salt } = parseFernetFileHeader(prefix);
-    const reader = new FernetFileReader(new Fernet(await pbkdf2Sha256(options.password, salt, iterations, 32)));
-    const result = await atomicWrite(
-      output,
-      async (out) => {
-        let size = 0;
-        await pipeline(
-          readInput(input, total, options, FERNET_HEADER_SIZE),
-          async function* (source: AsyncIterable<Buffer>) {
-            const ready: Buffer[] = [];
-            for await (const chunk of source) {
-              reader.push(chunk, (content) => ready.push(content));
-              for (const content of ready.splice(0)) {
-                size += content.length;
-                yield content;
-              }
-            }
-            reader.end();
-          },
-          out,
-        );
-        return size;
-      },
-      atomic,
-    );
-    return { format, size: result, sha256: reader.sha256 };
+    let size = 0;
+    await atomicWrite(output, (out) => pipeline(readInput(input, total, options, start), opened(opener, (n) => (size += n)), out), atomic);
+    return { format, size, ...(opener instanceof FernetFileReader ? { sha256: opener.sha256 } : {}) };
   }
+}
+
+/** StreamOpener and FernetFileReader: fed ciphertext, they release authenticated plaintext through a callback. */
+interface Opener {
+  push(data: Buffer, release: (plaintext: Buffer) => void): void;
+  end(): Buffer | void;
+}
+
+/** A pipeline stage: ciphertext in, authenticated plaintext out, in order; errors on any failed check. */
+function opened(opener: Opener, count: (bytes: number) => void) {
+  return async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const ready: Buffer[] = [];
+    const release = (plaintext: Buffer) => ready.push(plaintext);
+    for await (const chunk of source) {
+      opener.push(chunk, release);
+      for (const plaintext of ready.splice(0)) {
+        count(plaintext.length);
+        yield plaintext;
+      }
+    }
+    const last = opener.end();
+    if (last !== undefined) {
+      count(last.length);
+      yield last;
+    }
+  };
 }
 
 async function readPrefix(path: string, length: number): Promise<Buffer> {
