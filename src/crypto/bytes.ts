@@ -1,14 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { UsageError } from '../errors.js';
 
 /** Constant-time equality for secrets (MACs, confirmation tags). Different lengths compare unequal. */
 export function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Throws a UsageError naming the field when `bytes` is not `length` long. */
-export function assertLength(name: string, bytes: Uint8Array, length: number): void {
-  if (bytes.length !== length) throw new UsageError(`"${name}" expected ${length} bytes, got ${bytes.length}`);
 }
 
 export function toBytes(data: string | Uint8Array): Buffer {

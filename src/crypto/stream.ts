@@ -5,7 +5,6 @@
  * counter and the final flag are authenticated, truncation, reordering, duplication and appended data all fail.
  */
 import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305, type CipherGCM, type DecipherChaCha20Poly1305, type DecipherGCM } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError, UsageError } from '../errors.js';
 import { ByteQueue } from '../util/byte-queue.js';
 
@@ -177,50 +176,4 @@ export class StreamOpener {
     this.#counter++;
     return plaintext;
   }
-}
-
-/** STREAM encryption as a Transform. */
-export function createEncryptStream(suite: AeadSuite, key: Uint8Array): Transform {
-  const sealer = new StreamSealer(suite, key);
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      try {
-        for (const piece of sealer.push(chunk)) this.push(piece);
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-    flush(callback: TransformCallback) {
-      try {
-        for (const piece of sealer.end()) this.push(piece);
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-  });
-}
-
-/** STREAM decryption as a Transform: emits only authenticated plaintext and errors on any failure. */
-export function createDecryptStream(suite: AeadSuite, key: Uint8Array): Transform {
-  const opener = new StreamOpener(suite, key);
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      try {
-        opener.push(chunk, (plaintext) => this.push(plaintext));
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-    flush(callback: TransformCallback) {
-      try {
-        this.push(opener.end());
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
-    },
-  });
 }

@@ -15,7 +15,7 @@ export interface AtomicWriteOptions {
 }
 
 /** A hidden temporary name beside `path`, on the same file system so the final rename is atomic. */
-export function tempPathFor(path: string): string {
+function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.sft-tmp`);
 }
 
@@ -43,7 +43,7 @@ export async function atomicWrite<T>(path: string, produce: (out: Writable, temp
 }
 
 /** Moves a complete temporary file into place: rename() to replace, link() + unlink to refuse an existing name. */
-export async function placeFile(temp: string, path: string, overwrite: boolean, fsyncDir = false): Promise<void> {
+async function placeFile(temp: string, path: string, overwrite: boolean, fsyncDir = false): Promise<void> {
   if (overwrite) {
     await rename(temp, path);
   } else {
