@@ -16,6 +16,9 @@ export async function serveWith(workers: number, options: ServerOptions, out: Re
     await runServer(options, out, true);
     return;
   }
+  // Recovery of a killed server's partial files happens once, here, before any worker serves.
+  await SecureServer.recover(options.dir, options.partialMaxAge);
+  options = { ...options, recover: false };
   const children: Worker[] = [];
   let address: { host: string; port: number } | undefined;
   await new Promise<void>((resolve, reject) => {

@@ -100,11 +100,15 @@ export class Inbox {
     return this.#root;
   }
 
-  async init(partialMaxAgeMs: number): Promise<void> {
+  /**
+   * Creates the inbox. With `recover`, also parks what a killed server left (see tidy): only one process may do
+   * that, before any serves from this inbox, or it would take another's files in progress.
+   */
+  async init(partialMaxAgeMs: number, recover: boolean): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
     this.#root = await realpath(this.dir);
     await fs.mkdir(join(this.#root, PARTIAL_DIR), { recursive: true, mode: 0o700 });
-    await this.tidy(partialMaxAgeMs, true);
+    await this.tidy(partialMaxAgeMs, recover);
   }
 
   #partial(name: string): string {
@@ -139,9 +143,10 @@ export class Inbox {
       const info = await fs.stat(path).catch(() => undefined);
       if (info !== undefined && now - info.mtimeMs > maxAgeMs) await removeFile(path);
     }
-    // A parked .part without its .json (or the reverse) cannot be resumed.
+    // A parked .part without its .json (or the reverse) cannot be resumed, nor can a t- name left after recovery.
     const left = new Set(await fs.readdir(join(this.#root, PARTIAL_DIR)).catch(() => [] as string[]));
     for (const name of left) {
+      if (recover && name.startsWith('t-')) await removeFile(this.#partial(name));
       if (!name.startsWith('r-')) continue;
       const twin = name.endsWith('.part') ? name.replace(/\.part$/, '.json') : name.replace(/\.json$/, '.part');
       if (!left.has(twin)) await removeFile(this.#partial(name));
@@ -310,8 +315,9 @@ export class IncomingFile {
       await this.directorySync.sync(parent);
       return [...this.segments.slice(0, -1), stored].join('/');
     } finally {
-      await removeFile(this.temp);
+      // The identity first: a .part left alone by a crash here is removed at start-up, never resumed.
       if (this.resumable !== undefined) await removeFile(this.#meta);
+      await removeFile(this.temp);
     }
   }
 

@@ -48,6 +48,11 @@ export interface ServerOptions {
   maxBackoff?: number;
   /** Partial files kept for resuming are removed after this long, ms. Default 7 days. */
   partialMaxAge?: number;
+  /**
+   * At listen(), park the partial files a killed server left so they can be resumed. Default true. Set false on
+   * all but one of several servers sharing an inbox, and call SecureServer.recover(dir) once before they start.
+   */
+  recover?: boolean;
 }
 
 export interface ReceivedFile {
@@ -102,6 +107,7 @@ const DEFAULTS = {
   failuresBeforeBackoff: 5,
   maxBackoff: 300_000,
   partialMaxAge: 7 * 24 * 3600 * 1000,
+  recover: true,
 };
 
 /**
@@ -130,7 +136,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
 
   /** Creates the inbox and starts listening. */
   async listen(): Promise<{ host: string; port: number }> {
-    await this.#inbox.init(this.#options.partialMaxAge);
+    await this.#inbox.init(this.#options.partialMaxAge, this.#options.recover);
     this.#tidyTimer = setInterval(() => void this.#inbox.tidy(this.#options.partialMaxAge).catch(() => undefined), 3600_000);
     this.#tidyTimer.unref();
     const server = createServer({ pauseOnConnect: false }, (socket) => this.#accept(socket));
@@ -150,6 +156,11 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     const address = this.#server?.address();
     if (address === null || address === undefined || typeof address === 'string') throw new UsageError('server is not listening');
     return { host: address.address, port: address.port };
+  }
+
+  /** Creates `dir` if needed and parks the partial files a killed server left there (see `recover`). */
+  static async recover(dir: string, partialMaxAge = DEFAULTS.partialMaxAge): Promise<void> {
+    await new Inbox(dir, false).init(partialMaxAge, true);
   }
 
   /** Connections being served now. */
