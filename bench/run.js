@@ -2,7 +2,7 @@
 // Every comparison runs in the same invocation, on the same files, so ratios hold on a noisy machine.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,11 +26,26 @@ export function have(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 }
 
-/** Runs a command under bench/measure.py: wall seconds and the command's peak RSS. */
-export function measure(command, { pty = false } = {}) {
-  const out = execFileSync('python3', [join(root, 'bench/measure.py'), ...(pty ? ['--pty'] : []), '--', ...command], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const { seconds, maxRssKiB } = JSON.parse(out.toString());
-  return { seconds, rssMiB: maxRssKiB / 1024 };
+const REPEAT = args.includes('--repeat') ? Number(args[args.indexOf('--repeat') + 1]) : quick ? 1 : 3;
+
+/**
+ * Runs a command under bench/measure.py `repeat` times (calling `before` ahead of each run, to remove outputs):
+ * the median wall time and the highest peak RSS.
+ */
+export function measure(command, { pty = false, repeat = 1, before = () => undefined } = {}) {
+  const runs = [];
+  for (let i = 0; i < repeat; i++) {
+    before();
+    const out = execFileSync('python3', [join(root, 'bench/measure.py'), ...(pty ? ['--pty'] : []), '--', ...command], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    runs.push(JSON.parse(out.toString()));
+  }
+  const times = runs.map((r) => r.seconds).sort((a, b) => a - b);
+  return { seconds: times[Math.floor(times.length / 2)], rssMiB: Math.max(...runs.map((r) => r.maxRssKiB)) / 1024, runs: times };
+}
+
+/** Removes what is inside `dir`, keeping `dir` (a running server's inbox). */
+function empty(dir) {
+  if (existsSync(dir)) for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
 }
 
 export function makeFile(path, size) {
@@ -44,8 +59,9 @@ export function makeFile(path, size) {
 }
 
 const rows = [];
-export function report(name, size, { seconds, rssMiB }, note = '') {
+export function report(name, size, { seconds, rssMiB, runs }, note = '') {
   const throughput = size > 0 ? `${(size / MiB / seconds).toFixed(0)} MiB/s` : '';
+  if (runs !== undefined && runs.length > 1) note = `${note} median of ${runs.map((t) => t.toFixed(2)).join(', ')} s`.trim();
   rows.push({ name, size, seconds, rssMiB, note });
   console.log(`${name.padEnd(52)} ${sizeLabel(size).padStart(8)} ${seconds.toFixed(3).padStart(8)} s ${throughput.padStart(11)} ${rssMiB.toFixed(1).padStart(8)} MiB  ${note}`);
 }
@@ -62,18 +78,19 @@ function fileBench() {
   const out = (name) => join(work, name);
   const clean = () => ['s.age', 's.out', 'a.age', 'a.out', 's.fernet', 'f.out'].forEach((n) => rmSync(out(n), { force: true }));
   clean();
-  const sEnc = measure(['node', sft, 'encrypt', '--json', input, '-o', out('s.age')]);
+  const rm = (name) => () => rmSync(out(name), { force: true });
+  const sEnc = measure(['node', sft, 'encrypt', '--json', input, '-o', out('s.age')], { repeat: REPEAT, before: rm('s.age') });
   report('sft encrypt --format age', size, sEnc);
   let aEnc;
   let aDec;
   if (have('age')) {
-    aEnc = measure(['age', '-p', '-o', out('a.age'), input], { pty: true });
+    aEnc = measure(['age', '-p', '-o', out('a.age'), input], { pty: true, repeat: REPEAT, before: rm('a.age') });
     report('age -p (encrypt)', size, aEnc);
   } else console.log('age CLI not installed: comparison skipped');
-  const sDec = measure(['node', sft, 'decrypt', '--json', out('s.age'), '-o', out('s.out')]);
+  const sDec = measure(['node', sft, 'decrypt', '--json', out('s.age'), '-o', out('s.out')], { repeat: REPEAT, before: rm('s.out') });
   report('sft decrypt (age format)', size, sDec);
   if (have('age')) {
-    aDec = measure(['age', '-d', '-o', out('a.out'), out('a.age')], { pty: true });
+    aDec = measure(['age', '-d', '-o', out('a.out'), out('a.age')], { pty: true, repeat: REPEAT, before: rm('a.out') });
     report('age -d (decrypt)', size, aDec);
     console.log(`\nratio sft/age: encrypt ${(sEnc.seconds / aEnc.seconds).toFixed(2)}, decrypt ${(sDec.seconds / aDec.seconds).toFixed(2)} (target <= 1.0); peak RSS sft ${Math.max(sEnc.rssMiB, sDec.rssMiB).toFixed(0)} MiB vs age ${Math.max(aEnc.rssMiB, aDec.rssMiB).toFixed(0)} MiB\n`);
   }
@@ -157,14 +174,14 @@ async function transferBench() {
   const server = await startSftServer(inbox);
   const sends = {};
   for (const suite of ['aes-256-gcm', 'chacha20-poly1305', 'fernet']) {
-    sends[suite] = measure(['node', sft, 'send', '--json', input, '--to', `127.0.0.1:${server.port}`, '--suite', suite]);
+    // The inbox is emptied before each run: a file already there would be skipped, not sent.
+    sends[suite] = measure(['node', sft, 'send', '--json', input, '--to', `127.0.0.1:${server.port}`, '--suite', suite], { repeat: REPEAT, before: () => empty(inbox) });
     report(`sft send (${suite})`, size, sends[suite]);
-    rmSync(inbox, { recursive: true, force: true });
   }
   const serverPeak = await server.stop();
   let scp;
   if (sshd) {
-    scp = measure(['scp', '-q', '-c', 'aes256-gcm@openssh.com', '-P', String(sshd.port), ...sshd.options, input, `root@127.0.0.1:${join(work, 'scp.out')}`]);
+    scp = measure(['scp', '-q', '-c', 'aes256-gcm@openssh.com', '-P', String(sshd.port), ...sshd.options, input, `root@127.0.0.1:${join(work, 'scp.out')}`], { repeat: REPEAT, before: () => rmSync(join(work, 'scp.out'), { force: true }) });
     report('scp -c aes256-gcm@openssh.com', size, scp);
     rmSync(join(work, 'scp.out'), { force: true });
   } else console.log('openssh-server not installed: scp comparison skipped');
@@ -192,11 +209,11 @@ async function transferBench() {
     writeFileSync(join(small, `f${String(i).padStart(5, '0')}.bin`), block);
   }
   const server2 = await startSftServer(join(work, 'inbox2'));
-  const sftSmall = measure(['node', sft, 'send', '--json', small, '--to', `127.0.0.1:${server2.port}`]);
+  const sftSmall = measure(['node', sft, 'send', '--json', small, '--to', `127.0.0.1:${server2.port}`], { repeat: REPEAT, before: () => empty(join(work, 'inbox2')) });
   report(`sft send (${count} x 4 KiB)`, count * 4096, sftSmall);
   await server2.stop();
   if (sshd && have('rsync')) {
-    const rsync = measure(['rsync', '-a', '-e', `ssh -p ${sshd.port} ${sshd.options.join(' ')}`, `${small}/`, `root@127.0.0.1:${join(work, 'rsync-dest')}/`]);
+    const rsync = measure(['rsync', '-a', '-e', `ssh -p ${sshd.port} ${sshd.options.join(' ')}`, `${small}/`, `root@127.0.0.1:${join(work, 'rsync-dest')}/`], { repeat: REPEAT, before: () => rmSync(join(work, 'rsync-dest'), { recursive: true, force: true }) });
     report(`rsync -a over ssh (${count} x 4 KiB)`, count * 4096, rsync);
     console.log(`\nratio sft / rsync: ${(sftSmall.seconds / rsync.seconds).toFixed(2)} (target <= 1.0)\n`);
   } else console.log('rsync or sshd missing: rsync comparison skipped');

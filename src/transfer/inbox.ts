@@ -219,11 +219,11 @@ export class Inbox {
    * Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`. With `resumable`,
    * the partial content is kept (parked) if the session breaks off; with `claimed`, content continues a claimed
    * partial from its offset.
-   * @throws SftError REFUSED for an unsafe name.
+   * @throws SftError REFUSED for an unsafe name. Call existing() first: it checks the parent directories.
    */
   async begin(relativePath: string, mode: number, resumable?: PartialIdentity, claimed?: ClaimedPartial): Promise<IncomingFile> {
+    // The parents were checked by existing(), which the server calls on every header; commit() checks them again.
     const segments = safeSegments(relativePath);
-    await checkParents(this.#root, segments, false);
     const fileMode = (mode & 0o755) | 0o600;
     if (claimed !== undefined) {
       const stream = createWriteStream(claimed.temp, { flags: 'r+', start: claimed.offset, flush: true, highWaterMark: 1024 * 1024 });

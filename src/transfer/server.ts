@@ -76,6 +76,8 @@ export interface ServerEvents {
 
 /** Files whose fsync and placement may be in flight at once in one session. */
 const MAX_PENDING_COMMITS = 32;
+/** Files at least this large are checked against the inbox's free space before any content. */
+const FREE_SPACE_CHECK = 1024 * 1024;
 /** Files a client may announce ahead of their content. */
 export const MAX_OFFERED = 1024;
 
@@ -250,8 +252,11 @@ export class SecureServer extends EventEmitter<ServerEvents> {
           const header = decodeFileHeader(control.open(frame.type, frame.body));
           if (header.index !== index) throw new IntegrityError('TAMPERED', `file index ${header.index}, expected ${index}`);
           if (header.size > this.#options.maxFileSize) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the limit of ${this.#options.maxFileSize}`);
-          const free = await this.#inbox.freeBytes();
-          if (header.size > free) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
+          // A statfs per small file would cost more than it saves: a disk that fills up fails the write cleanly anyway.
+          if (header.size >= FREE_SPACE_CHECK) {
+            const free = await this.#inbox.freeBytes();
+            if (header.size > free) throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
+          }
           const entry = await this.#offer(header);
           offered.push(entry);
           if (!conn.send(FrameType.Offer, [control.seal(FrameType.Offer, encodeOffer(entry.offer))])) await conn.drained();
@@ -283,7 +288,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
           throw new IntegrityError('MALFORMED', 'start offset without a partial to resume');
         }
         const resumedFrom = claimed?.offset ?? 0;
-        const free = await this.#inbox.freeBytes();
+        const free = header.size >= FREE_SPACE_CHECK ? await this.#inbox.freeBytes() : Infinity;
         if (header.size - resumedFrom > free) {
           if (claimed !== undefined) await this.#inbox.release(claimed, true);
           throw new SftError('REFUSED', `file of ${header.size} bytes exceeds the ${free} bytes free on the server`);
