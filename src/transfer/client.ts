@@ -19,8 +19,11 @@ import { FramedSocket, asSftError, expectFrame } from './framed-socket.js';
 import { safeSegments } from './paths.js';
 import { garbageBudget } from '../util/memory.js';
 
-/** The client's default offer: AES-256-GCM first (fastest by measurement on AES-NI machines), then ChaCha20-Poly1305. */
-export const DEFAULT_SUITES: Suite[] = ['aes-256-gcm', 'chacha20-poly1305'];
+/**
+ * The client's default offer: ChaCha20-Poly1305 first, the faster through node:crypto on the machines measured
+ * (0.45 vs 0.55 s/GiB on one context; 1 GiB over loopback faster in 3 of 4 bench runs), then AES-256-GCM.
+ */
+export const DEFAULT_SUITES: Suite[] = ['chacha20-poly1305', 'aes-256-gcm'];
 const READ_SIZE = 1024 * 1024;
 /** Files announced ahead of their content (the server accepts up to MAX_OFFERED). */
 const HEADER_WINDOW = 256;

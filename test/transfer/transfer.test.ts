@@ -37,12 +37,12 @@ describe('transfer over loopback TCP', () => {
     });
   }
 
-  it('the default suite is AES-256-GCM and a single named file arrives under its base name', async () => {
+  it('the default suite is ChaCha20-Poly1305 and a single named file arrives under its base name', async () => {
     running = await startServer();
     const src = tempDir();
     writeFileSync(join(src, 'one.txt'), 'x');
     const result = await sendPaths(running.port, [join(src, 'one.txt')]);
-    expect(result.suite).toBe('aes-256-gcm');
+    expect(result.suite).toBe('chacha20-poly1305');
     expect(readFileSync(join(running.inbox, 'one.txt'), 'utf8')).toBe('x');
   });
 
