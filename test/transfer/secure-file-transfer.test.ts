@@ -8,8 +8,11 @@ import { pseudoRandomBytes, SIZES, tempDir } from '../helpers.js';
 
 const python = (args: string[], password = 'pw') =>
   execFileSync('python3', [new URL('../interop/fernet_tool.py', import.meta.url).pathname, ...args], { env: { ...process.env, SFT_PASSWORD: password } }).toString().trim();
+/** Debian's age CLI, with the passphrase typed on a pseudo-terminal (it reads passphrases only from a terminal). */
 const agePty = (mode: 'encrypt' | 'decrypt', input: string, output: string, password: string) =>
-  execFileSync('python3', [new URL('../interop/age_pty.py', import.meta.url).pathname, mode, input, output], { env: { ...process.env, SFT_PASSWORD: password } });
+  execFileSync('python3', [new URL('../../scripts/with-pty.py', import.meta.url).pathname, 'age', ...(mode === 'encrypt' ? ['-p'] : ['-d']), '-o', output, input], {
+    env: { ...process.env, SFT_PASSWORD: password },
+  });
 
 const fast = { workFactor: 10, iterations: 1000 };
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
