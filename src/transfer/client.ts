@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, readFile } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { IntegrityError, NetworkError, SftError, UsageError } from '../errors.js';
@@ -305,13 +304,12 @@ export class SecureClient {
   }
 }
 
-// fs.readFile's callback form is several times cheaper than fs/promises' for small files.
-const readFileCallback = promisify(readFile);
-
-/** A small file in one read (one thread-pool round trip instead of a stream's several). */
+/**
+ * A small file (one chunk at most) read synchronously: ~10 µs on a local disk, where open, fstat, read and close
+ * through the thread pool cost ~50 µs of latency each.
+ */
 async function readWhole(file: SourceFile): Promise<Buffer> {
-  const data = await readFileCallback(file.source);
-  return data.subarray(0, file.size);
+  return readFileSync(file.source).subarray(0, file.size);
 }
 
 /** SHA-256 of the first `length` bytes of a file, as a Hash that can go on being updated. */
