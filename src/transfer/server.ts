@@ -197,6 +197,10 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     const address = socket.remoteAddress ?? '?';
     if (this.#backoff.blocked(address)) {
       socket.on('error', () => undefined);
+      // Read and drop what the peer sends so its end of stream is seen and the socket closes; a peer that never
+      // closes is cut after a second (a lingering socket would also hold up close()).
+      socket.resume();
+      setTimeout(() => socket.destroy(), 1000).unref();
       socket.end(encodeFrame(FrameType.Error, encodeError({ code: 'REFUSED', message: 'too many failed attempts from this address; try again later' })));
       this.emit('session-error', { peer: `${address}:${socket.remotePort ?? '?'}`, code: 'REFUSED', message: 'address in backoff after failed attempts' });
       return;

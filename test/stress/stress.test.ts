@@ -32,6 +32,8 @@ function closedWithin(socket: Socket, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
     socket.on('error', () => undefined);
+    // Read (and drop) what the server sends: a paused socket never sees the end of the stream.
+    socket.resume();
     socket.once('close', () => {
       clearTimeout(timer);
       resolve(true);
