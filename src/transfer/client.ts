@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { IntegrityError, NetworkError, SftError, UsageError } from '../errors.js';
 import { equalConstantTime } from '../crypto/bytes.js';
+import { hashFilePrefix } from '../crypto/hash.js';
 import { DEFAULT_ITERATIONS } from '../crypto/pbkdf2.js';
 import { CHUNK_SIZE } from '../crypto/stream.js';
 import { FrameType } from '../protocol/frames.js';
@@ -195,11 +196,11 @@ export class SecureClient {
   /** What to do with an Offer: skip (same SHA-256 as the stored file), continue from its offset (same prefix), or send all. */
   async #decide(file: SourceFile, offer: Offer, content?: Buffer): Promise<{ offset: number; skip?: Buffer; hash?: Hash }> {
     if (offer.kind === OfferKind.Have) {
-      const local = content !== undefined ? createHash('sha256').update(content).digest() : (await hashRange(file.source, file.size)).digest();
+      const local = content !== undefined ? createHash('sha256').update(content).digest() : (await hashFilePrefix(file.source, file.size)).digest();
       return equalConstantTime(local, offer.sha256) ? { offset: 0, skip: local } : { offset: 0 };
     }
     if (offer.kind === OfferKind.Resume && offer.offset > 0 && offer.offset < file.size && offer.offset % CHUNK_SIZE === 0) {
-      const prefix = await hashRange(file.source, offer.offset);
+      const prefix = await hashFilePrefix(file.source, offer.offset);
       // A source changed since the partial was stored starts over.
       if (equalConstantTime(prefix.copy().digest(), offer.sha256)) return { offset: offer.offset, hash: prefix };
     }
@@ -218,20 +219,9 @@ export class SecureClient {
         conn.send(FrameType.FileHeader, [control.seal(FrameType.FileHeader, encodeFileHeader({ index: announced, path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs }))]);
       }
     };
-    // Small files (one chunk at most) are read one ahead, so the next one's open/read/close overlaps this one's sending.
-    const readAhead = (i: number) => {
-      const next = files[i];
-      if (next === undefined || next.size === 0 || next.size > CHUNK_SIZE) return undefined;
-      const reading = readWhole(next);
-      reading.catch(() => undefined);
-      return reading;
-    };
-    let nextRead = readAhead(0);
     for (const [index, file] of files.entries()) {
       if (index % HEADER_WINDOW === 0) announce(index + 2 * HEADER_WINDOW);
-      const thisRead = nextRead;
-      nextRead = readAhead(index + 1);
-      const small = thisRead !== undefined ? await thisRead : undefined;
+      const small = file.size > 0 && file.size <= CHUNK_SIZE ? readSmall(file) : undefined;
       const decision = await this.#decide(file, await offers.next(index), small);
       conn.send(FrameType.Start, [control.seal(FrameType.Start, encodeStart({ index, offset: decision.offset, skip: decision.skip !== undefined }))]);
       if (decision.skip !== undefined) {
@@ -308,15 +298,8 @@ export class SecureClient {
  * A small file (one chunk at most) read synchronously: ~10 µs on a local disk, where open, fstat, read and close
  * through the thread pool cost ~50 µs of latency each.
  */
-async function readWhole(file: SourceFile): Promise<Buffer> {
+function readSmall(file: SourceFile): Buffer {
   return readFileSync(file.source).subarray(0, file.size);
-}
-
-/** SHA-256 of the first `length` bytes of a file, as a Hash that can go on being updated. */
-async function hashRange(path: string, length: number): Promise<Hash> {
-  const hash = createHash('sha256');
-  if (length > 0) for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: READ_SIZE })) hash.update(chunk as Buffer);
-  return hash;
 }
 
 /** Offers arrive on the receiving side; the sending side waits for the one of the file it is about to send. */

@@ -11,13 +11,14 @@
  * the configured age are removed.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { close, createReadStream, createWriteStream, fsync, open, readFile, readdir, writeFile, type WriteStream } from 'node:fs';
+import { close, createWriteStream, fsync, open, readFile, readdir, writeFile, type WriteStream } from 'node:fs';
 import { linkSync, lstatSync, mkdirSync, renameSync, statSync, truncateSync, unlinkSync, utimesSync } from 'node:fs';
 import { realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { dirname, extname, join } from 'node:path';
 import { SftError } from '../errors.js';
+import { hashFilePrefix } from '../crypto/hash.js';
 import { PARTIAL_DIR, safeSegments } from './paths.js';
 
 const MAX_UNIQUE_ATTEMPTS = 1000;
@@ -70,14 +71,7 @@ async function linkedElsewhere(path: string): Promise<boolean> {
 async function sameContent(path: string, sha256: Buffer): Promise<boolean> {
   const info = await fs.lstat(path).catch(() => undefined);
   if (info === undefined || !info.isFile()) return false;
-  return (await hashPrefix(path, info.size)).digest().equals(sha256);
-}
-
-/** SHA-256 of a file's first `length` bytes, as a Hash that can go on being updated. */
-async function hashPrefix(path: string, length: number): Promise<Hash> {
-  const hash = createHash('sha256');
-  if (length > 0) for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash;
+  return (await hashFilePrefix(path, info.size)).digest().equals(sha256);
 }
 
 /** unlink that ignores a file already gone. */
@@ -178,7 +172,7 @@ export class Inbox {
     const lastChunkStart = Math.max(0, Math.ceil(identity.size / chunkSize) - 1) * chunkSize;
     const offset = Math.min(Math.floor(held / chunkSize) * chunkSize, lastChunkStart);
     await fs.truncate(temp, offset);
-    return { temp, offset, hash: await hashPrefix(temp, offset) };
+    return { temp, offset, hash: await hashFilePrefix(temp, offset) };
   }
 
   /** Gives a claimed partial back: parked again with `keep`, else deleted. */
@@ -207,7 +201,7 @@ export class Inbox {
     const path = join(this.#root, ...segments);
     const info = await fs.lstat(path).catch(() => undefined);
     if (info === undefined || !info.isFile() || info.size !== size) return undefined;
-    return { sha256: (await hashPrefix(path, size)).digest() };
+    return { sha256: (await hashFilePrefix(path, size)).digest() };
   }
 
   /** Bytes available to the server in the inbox's file system. */
