@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/main.js';
+import { run } from '../../src/cli/run.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { fakeIo } from './io.js';
 

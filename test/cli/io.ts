@@ -1,4 +1,4 @@
-import type { CliIo } from '../../src/cli/main.js';
+import type { CliIo } from '../../src/cli/run.js';
 
 export interface FakeIo extends CliIo {
   out: () => string;
