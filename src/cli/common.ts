@@ -67,3 +67,19 @@ export function parseAddress(text: string, flag = '--to'): { host: string; port:
   if (host === undefined || port < 1 || port > 65535) throw new UsageError(`${flag} expects host[:port], got "${text}"`);
   return { host, port };
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3, t: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4 };
+
+/**
+ * A size in bytes with an optional unit, as rsync reads them: `K`, `M`, `G`, `T` and `KiB`… are powers of 1024,
+ * `KB`, `MB`… powers of 1000 (case-insensitive); `1.5G` is allowed.
+ */
+export function parseSize(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const match = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(value.trim());
+    const unit = SIZE_UNITS[(match?.[2] ?? '').toLowerCase()];
+    const n = match === null || unit === undefined ? NaN : Math.floor(Number(match[1]) * unit);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${name} expects a size such as 500M, 2G or 1048576, got "${value}"`);
+    return n;
+  };
+}

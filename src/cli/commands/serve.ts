@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { MAX_ITERATIONS } from '../../crypto/pbkdf2.js';
 import type { ServerOptions } from '../../transfer/server.js';
-import { defined, password, parseInteger, seconds, withCommon, type CommonOptions, type Context } from '../common.js';
+import { defined, password, parseInteger, parseSize, seconds, withCommon, type CommonOptions, type Context } from '../common.js';
 import { passwordStrength } from '../password.js';
 import { serveWith } from '../serve-cluster.js';
 
@@ -30,7 +30,7 @@ export function serveCommand(program: Command, ctx: Context): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', parseInteger('--port', 0, 65535), 7878)
     .option('--overwrite', 'replace existing files atomically instead of storing under a unique name')
-    .option('--max-file-size <bytes>', 'largest file accepted', parseInteger('--max-file-size', 0, Number.MAX_SAFE_INTEGER))
+    .option('--max-file-size <size>', 'largest file accepted, e.g. 10G (default 1T)', parseSize('--max-file-size'))
     .option('--max-files <n>', 'most files in one session', parseInteger('--max-files', 1, 2 ** 32 - 1))
     .option('--max-connections <n>', 'concurrent connections', parseInteger('--max-connections', 1, 100_000))
     .option('--handshake-timeout <seconds>', 'time allowed for the handshake', parseInteger('--handshake-timeout', 1, 3600))
