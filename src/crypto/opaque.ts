@@ -16,6 +16,10 @@ export const KE1_SIZE = 96;
 export const KE2_SIZE = 320;
 export const KE3_SIZE = 64;
 export const SESSION_KEY_SIZE = 64;
+/** opaque-ke 4's ServerSetup: OPRF seed (Nh = 64), server private key (32), public key for fake records (32). */
+export const SERVER_SETUP_SIZE = 128;
+/** A registration record (RFC 9807 §5.1.1 RegistrationRecord): client public key (32), masking key (64), envelope (96). */
+export const RECORD_SIZE = 192;
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
 const bytes = (text: string) => Buffer.from(text, 'base64url');
