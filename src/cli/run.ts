@@ -6,6 +6,7 @@ import { decryptCommand } from './commands/decrypt.js';
 import { encryptCommand } from './commands/encrypt.js';
 import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
+import { userCommand } from './commands/user.js';
 
 export type { CliIo } from './common.js';
 
@@ -16,7 +17,7 @@ export function createProgram(ctx: Context): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
-  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand]) register(program, ctx);
+  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand, userCommand]) register(program, ctx);
   return program;
 }
 
