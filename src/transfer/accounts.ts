@@ -14,7 +14,7 @@
  * OPRF key is secret until the theft and differs per user, nothing can be precomputed, and one guess tests one
  * user. Hence the ssh-like refusal below of a file that others can read.
  *
- * Rules:
+ * Rules (checkSettings):
  * - a name is 1..32 characters of `a-z 0-9 _ . -`, starting with a letter or `_`, not ending in `.` (Unix user
  *   names, lower case so that two accounts never share a home on a case-insensitive file system); it is also the
  *   OPAQUE credential identifier and the default home, so it must stay a safe single path segment;
@@ -222,7 +222,7 @@ export class AccountStore {
 }
 
 /** The account `add` would make, before its record. @throws UsageError naming what is invalid. */
-function checkSettings(name: string, settings: AccountSettings): Omit<Account, 'record'> {
+export function checkSettings(name: string, settings: AccountSettings): Omit<Account, 'record'> {
   const home = settings.home ?? name;
   const can = settings.can === undefined ? [...DEFAULT_PERMISSIONS] : PERMISSIONS.filter((p) => settings.can?.includes(p));
   const problem =
@@ -258,9 +258,10 @@ async function readAccounts(file: string): Promise<Contents> {
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new SftError('IO', `accounts file ${file} is not a regular file`);
+    // Owner and mode bits mean something on POSIX only (process.getuid is undefined on Windows).
     const uid = process.getuid?.();
     if (uid !== undefined && stat.uid !== uid) throw new SftError('IO', `accounts file ${file} is owned by uid ${stat.uid}, not by this user (uid ${uid})`);
-    if ((stat.mode & 0o077) !== 0) {
+    if (uid !== undefined && (stat.mode & 0o077) !== 0) {
       const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
       throw new SftError('IO', `accounts file ${file} is open to other users (mode ${mode}): run chmod 600 ${file}`);
     }

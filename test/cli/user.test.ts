@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/run.js';
@@ -103,7 +103,7 @@ describe('sft user', () => {
       [['user', 'add', 'bob', '--accounts', file, '--can', 'send,fly'], strong, 2, /--can expects a comma-separated list of send, get, list, delete, got "send,fly"/],
       [['user', 'add', 'bob', '--accounts', file, '--can', ''], strong, 2, /--can expects/],
       [['user', 'add', 'bob', '--accounts', file, '--quota', 'lots'], strong, 2, /--quota expects a size/],
-      [['user', 'add', 'bob', '--accounts', file, '--home', '../alice'], strong, 2, /invalid home "..\/alice"/],
+      [['user', 'add', 'bob', '--accounts', join(dir, 'new.json'), '--home', '../alice'], strong, 2, /invalid home "..\/alice"/],
       [['user', 'add', 'bob', '--accounts', file], {}, 2, /no password/],
       [['user', 'add', 'alice', '--accounts', file], strong, 2, /user "alice" already exists/],
       [['user', 'passwd', 'carol', '--accounts', file], {}, 2, /no user "carol"/],
@@ -119,5 +119,6 @@ describe('sft user', () => {
       expect(io.err().trim().split('\n')).toHaveLength(1);
     }
     expect(readFileSync(file).equals(before)).toBe(true);
+    expect(existsSync(join(dir, 'new.json'))).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { AccountStore, nameProblem, PERMISSIONS, type Account, type Permission } from '../../transfer/accounts.js';
+import { AccountStore, checkSettings, nameProblem, PERMISSIONS, type Account, type Permission } from '../../transfer/accounts.js';
 import { defined, password, parseSize, withCommon, type CommonOptions, type Context } from '../common.js';
 import { passwordStrength } from '../password.js';
 import { formatBytes } from '../reporter.js';
@@ -43,7 +43,7 @@ async function newPassword(ctx: Context, options: CommonOptions): Promise<string
   return secret;
 }
 
-function describe(account: Omit<Account, 'record'>): string {
+function describeAccount(account: Omit<Account, 'record'>): string {
   const quota = account.quota === undefined ? 'none' : formatBytes(account.quota);
   return `home ${account.home}, can ${account.can.join(',') || 'nothing'}, quota ${quota}`;
 }
@@ -66,16 +66,18 @@ export function userCommand(program: Command, ctx: Context): void {
     .option('--can <list>', `what the user may do, comma-separated: ${PERMISSIONS.join(',')} (default send,get,list)`, parseCan)
     .option('--quota <size>', 'most bytes the user may keep, e.g. 10G (default: no quota)', parseSize('--quota'))
     .action(async (name: string, options: AddOptions) => {
-      checkName(name);
+      // Checked before the prompt and before a new file is created for an add that cannot succeed.
+      const settings = defined({ home: options.home, can: options.can, quota: options.quota });
+      checkSettings(name, settings);
       const secret = await newPassword(ctx, options);
       const store = await AccountStore.open(options.accounts, { create: true });
       if (store.created) {
         out.event({ event: 'accounts-created', accounts: store.file });
         out.info(`created accounts file ${store.file}`);
       }
-      const account = await store.add(name, secret, defined({ home: options.home, can: options.can, quota: options.quota }));
+      const account = await store.add(name, secret, settings);
       out.event({ event: 'user-added', accounts: store.file, ...summary(account) });
-      out.info(`added user ${name} (${describe(account)}) to ${store.file}`);
+      out.info(`added user ${name} (${describeAccount(account)}) to ${store.file}`);
     });
 
   withCommon(withAccounts(user.command('passwd').argument('<name>', 'user name')))
@@ -110,7 +112,7 @@ export function userCommand(program: Command, ctx: Context): void {
       const accounts = store.list();
       for (const account of accounts) {
         out.event({ event: 'user', ...summary(account) });
-        if (!out.json) ctx.io.stdout.write(`${account.name}\t${describe(account)}\n`);
+        if (!out.json) ctx.io.stdout.write(`${account.name}\t${describeAccount(account)}\n`);
       }
       if (accounts.length === 0) out.info(`no users in ${store.file}`);
     });
