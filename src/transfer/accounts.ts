@@ -83,7 +83,7 @@ export function nameProblem(name: string): string | undefined {
 }
 
 /** Why `home` is not a valid home, or undefined when it is. */
-export function homeProblem(home: string): string | undefined {
+function homeProblem(home: string): string | undefined {
   const bad = (why: string) => `invalid home ${JSON.stringify(home.slice(0, 80))}: ${why}`;
   if (Buffer.byteLength(home) > MAX_HOME_BYTES) return bad(`over ${MAX_HOME_BYTES} bytes`);
   try {
