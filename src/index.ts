@@ -1,9 +1,11 @@
 export { SecureFileTransfer, FILE_FORMATS } from './transfer/secure-file-transfer.js';
 export type { FileFormat, EncryptFileOptions, DecryptFileOptions, FileResult, ProgressOptions } from './transfer/secure-file-transfer.js';
-export { SftError, UsageError, AuthError, IntegrityError, NetworkError } from './errors.js';
+export { SftError, UsageError, AuthError, IntegrityError, NetworkError, InterruptedError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { SecureServer } from './transfer/server.js';
-export type { ServerOptions, ReceivedFile, ServerEvents } from './transfer/server.js';
+export type { ServerOptions, ReceivedFile, ServedFile, ServerEvents, Account, AccountDirectory, Permission } from './transfer/server.js';
 export { SecureClient, DEFAULT_SUITES } from './transfer/client.js';
-export type { ClientOptions, SourceFile, Progress, Delivery, SendResult } from './transfer/client.js';
+export type { ClientOptions, SendResult, GetResult, ListEntry } from './transfer/client.js';
+export type { SendEntry, SendProgress, Delivery, Undelivered } from './transfer/sender.js';
+export type { StoredEntry } from './transfer/receiver.js';
 export type { Suite } from './protocol/messages.js';

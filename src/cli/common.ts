@@ -64,7 +64,7 @@ export function parseAddress(text: string, flag = '--to'): { host: string; port:
   const match = /^(?:\[([^\]]+)\]|([^:]+))(?::([0-9]+))?$/.exec(text);
   const host = match?.[1] ?? match?.[2];
   const port = match?.[3] === undefined ? 7878 : Number(match[3]);
-  if (host === undefined || port < 1 || port > 65535) throw new UsageError(`${flag} expects host[:port], got "${text}"`);
+  if (host === undefined || port < 1 || port > 65535) throw new UsageError(`${flag} expects [user@]host[:port] (an IPv6 address as [::1]:7878), got "${text}"`);
   return { host, port };
 }
 
@@ -82,4 +82,13 @@ export function parseSize(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) 
     if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${name} expects a size such as 500M, 2G or 1048576, got "${value}"`);
     return n;
   };
+}
+
+/** `[user@]host[:port]`, with an IPv6 literal as `[::1]:7878`. */
+export function parseRemote(text: string, flag: string): { account?: string; host: string; port: number } {
+  const at = text.lastIndexOf('@');
+  const account = at > 0 ? text.slice(0, at) : undefined;
+  const { host, port } = parseAddress(at > 0 ? text.slice(at + 1) : text, flag);
+  if (at === 0) throw new UsageError(`${flag} expects [user@]host[:port], got "${text}"`);
+  return { ...(account === undefined ? {} : { account }), host, port };
 }

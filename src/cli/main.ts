@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The sft command: a thin bin around run() (run.ts); a worker process of `sft serve` runs the server instead.
-import cluster from 'node:cluster';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Reporter } from './reporter.js';
 import { run } from './run.js';
 import { serveWorker } from './serve-cluster.js';
+import { openAccounts } from './commands/serve.js';
 
 export { run, createProgram } from './run.js';
 export type { CliIo } from './run.js';
@@ -21,8 +21,8 @@ function isMain(): boolean {
 if (isMain()) {
   // Inbox work is many small file-system calls per file (open, fsync, link, ...): more threads overlap them.
   process.env.UV_THREADPOOL_SIZE ??= '16';
-  if (cluster.isWorker) {
-    await serveWorker(new Reporter({ json: process.argv.includes('--json'), stdout: process.stdout, stderr: process.stderr }));
+  if (process.env.SFT_SERVE_WORKER === '1' && process.send !== undefined) {
+    await serveWorker(new Reporter({ json: process.argv.includes('--json'), stdout: process.stdout, stderr: process.stderr }), openAccounts);
   } else {
     process.exitCode = await run(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
   }

@@ -1,6 +1,14 @@
 import cliProgress from 'cli-progress';
+import { printable } from '../util/text.js';
 
-/** Where the CLI reports: progress bars on a TTY, one JSON object per line with --json, a short line otherwise. */
+/** A progress display: one bar for the whole operation, the current file beside it, finished files above it. */
+export interface Progress {
+  update(done: number, total: number, current: string): void;
+  /** A line printed above the bar (a delivered file, a warning). */
+  log(line: string): void;
+}
+
+/** Where the CLI reports: a progress bar on a TTY, one JSON object per line with --json, short lines otherwise. */
 export class Reporter {
   readonly json: boolean;
   readonly #stdout: NodeJS.WriteStream;
@@ -18,28 +26,33 @@ export class Reporter {
     return !this.json && this.#stderr.isTTY === true;
   }
 
-  /** A progress bar (or undefined off a TTY); update it with (done, total). */
-  bar(label: string, total: number): ((done: number, total: number) => void) | undefined {
+  /** A progress display (undefined off a TTY or with --json), as rsync's --info=progress2: one total bar. */
+  progress(label: string): Progress | undefined {
     if (!this.interactive) return undefined;
-    this.#bars ??= new cliProgress.MultiBar(
-      {
-        stream: this.#stderr,
-        format: ' {label} |{bar}| {percentage}% {done}/{size} {speed}',
-        hideCursor: true,
-        clearOnComplete: false,
-        etaBuffer: 50,
-      },
+    const bars = new cliProgress.MultiBar(
+      { stream: this.#stderr, format: ' {label} |{bar}| {percentage}% {done}/{size} {speed} {current}', hideCursor: true, clearOnComplete: false, etaBuffer: 50 },
       cliProgress.Presets.shades_classic,
     );
+    this.#bars = bars;
     const started = Date.now();
-    const bar = this.#bars.create(total, 0, { label: label.slice(-30).padEnd(30), done: formatBytes(0), size: formatBytes(total), speed: '' });
-    return (done, size) => {
-      const seconds = (Date.now() - started) / 1000;
-      bar.setTotal(size);
-      bar.update(done, { done: formatBytes(done), size: formatBytes(size), speed: seconds > 0 ? `${formatBytes(done / seconds)}/s` : '' });
+    const bar = bars.create(0, 0, { label, done: '', size: '', speed: '', current: '' });
+    return {
+      update: (done, total, current) => {
+        const seconds = (Date.now() - started) / 1000;
+        bar.setTotal(total);
+        bar.update(done, { done: formatBytes(done), size: formatBytes(total), speed: seconds > 0 ? `${formatBytes(done / seconds)}/s` : '', current: printable(current, 40) });
+      },
+      log: (line) => bars.log(`${line}\n`),
     };
   }
 
+  /** A single-file bar (encrypt, decrypt): update it with (done, total). */
+  bar(label: string): ((done: number, total: number) => void) | undefined {
+    const progress = this.progress(label);
+    return progress === undefined ? undefined : (done, total) => progress.update(done, total, '');
+  }
+
+  /** Stops and releases the bars (their timer would keep the process alive). Safe to call more than once. */
   stopBars(): void {
     this.#bars?.stop();
     this.#bars = undefined;
@@ -47,16 +60,21 @@ export class Reporter {
 
   /** A machine-readable event (stdout, --json only). */
   event(record: Record<string, unknown>): void {
-    if (this.json) this.#stdout.write(JSON.stringify(record) + '\n');
+    if (this.json) this.#stdout.write(JSON.stringify(record, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
   }
 
-  /** A human line on stderr (not with --json). */
+  /** A human line on stderr (not with --json), above the bar when one is drawn. */
   info(line: string): void {
-    if (!this.json) this.#stderr.write(line + '\n');
+    if (this.json) return;
+    if (this.#bars !== undefined) this.#bars.log(`${line}\n`);
+    else this.#stderr.write(line + '\n');
   }
 
-  warn(line: string): void {
-    this.#stderr.write(`warning: ${line}\n`);
+  /** A warning: on stderr always, and as a `warning` event with --json. */
+  warn(line: string, details: Record<string, unknown> = {}): void {
+    this.event({ event: 'warning', message: line, ...details });
+    if (this.#bars !== undefined) this.#bars.log(`warning: ${line}\n`);
+    else this.#stderr.write(`warning: ${line}\n`);
   }
 }
 

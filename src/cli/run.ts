@@ -4,6 +4,9 @@ import { VERSION, type CliIo, type Context } from './common.js';
 import { Reporter } from './reporter.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { encryptCommand } from './commands/encrypt.js';
+import { getCommand } from './commands/get.js';
+import { lsCommand } from './commands/ls.js';
+import { rmCommand } from './commands/rm.js';
 import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 import { userCommand } from './commands/user.js';
@@ -17,7 +20,7 @@ export function createProgram(ctx: Context): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
-  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand, userCommand]) register(program, ctx);
+  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand, getCommand, lsCommand, rmCommand, userCommand]) register(program, ctx);
   return program;
 }
 

@@ -1,93 +1,170 @@
-import cluster, { type Worker } from 'node:cluster';
-import { resolve } from 'node:path';
-import { SecureServer, type ServerOptions } from '../transfer/server.js';
+/**
+ * `sft serve` with several processes: the primary accepts every connection (paused, nothing read), decides on it
+ * with the one Admission of the whole server (per-source caps and penalties in one place), and hands the socket
+ * to the worker with the fewest connections; workers run sessions and report how each admission ended. Workers are
+ * forked with an explicit environment (no SFT_PASSWORD) and receive the shared password's PRS, never the password.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { SecureServer, listenOn, refuse, type AccountDirectory, type ServerOptions } from '../transfer/server.js';
+import { Admission, type AdmissionLimits, type Ticket } from '../transfer/admission.js';
 import type { Reporter } from './reporter.js';
 
 /** Time running transfers get to finish after SIGINT/SIGTERM. */
 const GRACE_MS = 10_000;
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
-/**
- * Runs the server in `workers` processes that share the listening socket (node:cluster): each connection is
- * served whole by one process, so concurrent transfers spread over the cores. The password reaches the workers
- * over the IPC channel, never through argv or the environment.
- */
-export async function serveWith(workers: number, options: ServerOptions, out: Reporter): Promise<void> {
-  if (workers <= 1) {
-    await runServer(options, out, true);
-    return;
-  }
-  // Recovery of a killed server's partial files happens once, here, before any worker serves.
-  await SecureServer.recover(options.dir, options.partialMaxAge);
-  options = { ...options, recover: false };
-  const children: Worker[] = [];
-  let address: { host: string; port: number } | undefined;
-  await new Promise<void>((resolve, reject) => {
-    let listening = 0;
-    // Every worker asks the primary for the same handle: with port 0, the first one fixes the port for all.
-    for (let i = 0; i < workers; i++) {
-      const worker = cluster.fork({ SFT_SERVE_WORKER: '1' });
-      children.push(worker);
-      worker.on('message', (message: { ready?: boolean; listening?: { host: string; port: number }; error?: string }) => {
-        if (message.ready === true) worker.send({ options: { ...options, password: Buffer.from(options.password).toString('base64') } });
-        if (message.error !== undefined) reject(new Error(message.error));
-        if (message.listening !== undefined && ++listening === workers) {
-          address = message.listening;
-          resolve();
+export interface ServeSetup {
+  workers: number;
+  options: ServerOptions;
+  /** The accounts file, opened again by each worker. */
+  accountsFile?: string;
+  admission: Partial<AdmissionLimits>;
+  /** Workers print JSON events too. */
+  json: boolean;
+}
+
+/** What the primary sends a worker. */
+type ToWorker = { type: 'start'; options: ServerOptions; accountsFile?: string } | { type: 'connection'; id: number } | { type: 'stop' };
+/** What a worker sends the primary. */
+type ToPrimary = { type: 'ready' } | { type: 'started' } | { type: 'failed'; message: string } | { type: 'authenticated'; id: number } | { type: 'closed'; id: number };
+
+/** Runs the server in this process (one worker) or in `workers` processes behind this one, until SIGINT/SIGTERM. */
+export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: (file: string) => Promise<AccountDirectory>): Promise<void> {
+  if (setup.workers <= 1) return serveHere(setup, out, openAccounts);
+  const listener = createServer({ pauseOnConnect: true });
+  await listenOn(listener, setup.options.port ?? 7878, setup.options.host ?? '127.0.0.1');
+  try {
+    // The served directory, the recovery of a killed server's partials, and the PRS: once, here.
+    const accounts = setup.accountsFile === undefined ? undefined : await openAccounts(setup.accountsFile);
+    const primary = new SecureServer({ ...setup.options, ...(accounts === undefined ? {} : { accounts }), recover: true });
+    await primary.prepare();
+    const options: ServerOptions = { ...setup.options, ...primary.sharedKey(), recover: false, dir: primary.dir };
+    delete options.password;
+    const workers = await Promise.all(Array.from({ length: setup.workers }, () => startWorker(options, setup.accountsFile, setup.json)));
+    const admission = new Admission(setup.admission);
+    const tickets = new Map<number, Ticket>();
+    const load = new Map<ChildProcess, number>(workers.map((w) => [w, 0]));
+    let nextId = 0;
+    for (const worker of workers) {
+      worker.on('message', (message: ToPrimary) => {
+        const ticket = 'id' in message ? tickets.get(message.id) : undefined;
+        if (message.type === 'authenticated') ticket?.authenticated();
+        if (message.type === 'closed' && ticket !== undefined) {
+          ticket.closed();
+          tickets.delete(message.id);
+          load.set(worker, (load.get(worker) ?? 1) - 1);
         }
       });
     }
+    listener.on('connection', (socket: Socket) => {
+      const decision = admission.admit(socket.remoteAddress ?? '?');
+      if (!decision.admitted) return refuse(socket, decision.reason);
+      const id = nextId++;
+      tickets.set(id, decision.ticket);
+      const worker = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0] as ChildProcess;
+      load.set(worker, (load.get(worker) ?? 0) + 1);
+      worker.send({ type: 'connection', id } satisfies ToWorker, socket, { keepOpen: false }, (error) => {
+        if (error === null) return;
+        socket.destroy();
+        decision.ticket.closed();
+        tickets.delete(id);
+      });
+    });
+    const address = listener.address() as { address: string; port: number };
+    out.event({ event: 'listening', host: address.address, port: address.port, dir: primary.dir, workers: setup.workers, mode: mode(setup) });
+    out.info(`listening on ${address.address}:${address.port}, ${mode(setup)}, serving ${primary.dir} (${setup.workers} processes)`);
+    const signal = await stopSignal();
+    out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
+    listener.close();
+    await Promise.all(workers.map((worker) => new Promise((resolve) => {
+      worker.once('exit', resolve);
+      worker.send({ type: 'stop' } satisfies ToWorker);
+    })));
+    out.event({ event: 'stopped' });
+  } finally {
+    listener.close();
+  }
+}
+
+function mode(setup: ServeSetup): string {
+  return setup.accountsFile !== undefined ? `accounts from ${setup.accountsFile}` : setup.options.allowGet === true ? 'shared password, send and get' : 'shared password, send only';
+}
+
+/** Forks a worker with an environment without secrets and waits until it is ready to take connections. */
+function startWorker(options: ServerOptions, accountsFile: string | undefined, json: boolean): Promise<ChildProcess> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'SFT_PASSWORD'));
+  const worker = fork(MAIN, json ? ['--json'] : [], { env: { ...env, SFT_SERVE_WORKER: '1' }, serialization: 'advanced', stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    worker.on('message', (message: ToPrimary) => {
+      if (message.type === 'ready') worker.send({ type: 'start', options, ...(accountsFile === undefined ? {} : { accountsFile }) } satisfies ToWorker);
+      if (message.type === 'started') resolve(worker);
+      if (message.type === 'failed') reject(new Error(message.message));
+    });
+    worker.once('exit', (code) => reject(new Error(`a server process exited with code ${code} while starting`)));
   });
-  if (address === undefined) return;
-  const dir = resolve(options.dir);
-  out.event({ event: 'listening', ...address, dir, workers });
-  out.info(`listening on ${address.host}:${address.port}, receiving into ${dir} (${workers} processes)`);
+}
+
+/** The body of a worker process: serves the connections the primary hands it. */
+export async function serveWorker(out: Reporter, openAccounts: (file: string) => Promise<AccountDirectory>): Promise<void> {
+  const send = (message: ToPrimary) => process.send?.(message);
+  const start = await new Promise<Extract<ToWorker, { type: 'start' }>>((resolve) => {
+    process.on('message', (message: ToWorker) => message.type === 'start' && resolve(message));
+    send({ type: 'ready' });
+  });
+  let server: SecureServer;
+  try {
+    const accounts = start.accountsFile === undefined ? undefined : await openAccounts(start.accountsFile);
+    server = new SecureServer({ ...start.options, ...(accounts === undefined ? {} : { accounts }) });
+    await server.prepare();
+  } catch (error) {
+    send({ type: 'failed', message: (error as Error).message });
+    return;
+  }
+  report(server, out);
+  process.on('message', (message: ToWorker, socket?: Socket) => {
+    if (message.type === 'connection' && socket !== undefined) {
+      server.handle(socket, { authenticated: () => send({ type: 'authenticated', id: message.id }), closed: () => send({ type: 'closed', id: message.id }) });
+    }
+    if (message.type === 'stop') void server.close(GRACE_MS).then(() => process.disconnect?.());
+  });
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+  send({ type: 'started' });
+}
+
+/** One process: the server listens and admits by itself. */
+async function serveHere(setup: ServeSetup, out: Reporter, openAccounts: (file: string) => Promise<AccountDirectory>): Promise<void> {
+  const accounts = setup.accountsFile === undefined ? undefined : await openAccounts(setup.accountsFile);
+  const server = new SecureServer({ ...setup.options, ...setup.admission, ...(accounts === undefined ? {} : { accounts }) });
+  const address = await server.listen();
+  report(server, out);
+  out.event({ event: 'listening', ...address, dir: server.dir, workers: 1, mode: mode(setup) });
+  out.info(`listening on ${address.host}:${address.port}, ${mode(setup)}, serving ${server.dir}`);
   const signal = await stopSignal();
   out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
-  await Promise.all(children.map((worker) => new Promise((resolve) => {
-    worker.once('exit', resolve);
-    worker.process.kill('SIGTERM');
-  })));
+  await server.close(GRACE_MS);
   out.event({ event: 'stopped' });
 }
 
-/** The body of a worker process started by serveWith. */
-export async function serveWorker(out: Reporter): Promise<void> {
-  const received = new Promise<{ options: ServerOptions & { password: string } }>((resolve) => process.once('message', resolve));
-  process.send?.({ ready: true });
-  const message = await received;
-  const options = { ...message.options, password: Buffer.from(message.options.password, 'base64') };
-  await runServer(options, out, false);
-}
-
-async function runServer(options: ServerOptions, out: Reporter, primary: boolean): Promise<void> {
-  const server = new SecureServer(options);
+/** A line per stored or served file and per failed session. */
+function report(server: SecureServer, out: Reporter): void {
+  const who = (e: { peer: string; account?: string }) => (e.account === undefined ? e.peer : `${e.account}@${e.peer}`);
   server.on('file', (f) => {
     out.event({ event: 'received', ...f });
+    if (f.kind === 'directory') return;
     const resumed = f.resumedFrom === f.size ? ', already stored' : f.resumedFrom > 0 ? `, resumed at ${f.resumedFrom}` : '';
-    out.info(`received ${f.storedPath} (${f.size} bytes, sha-256 ${f.sha256}${resumed}) from ${f.peer}`);
+    out.info(`received ${f.storedPath} (${f.size} bytes, sha-256 ${f.sha256}${resumed}) from ${who(f)}`);
+  });
+  server.on('sent', (f) => {
+    out.event({ event: 'sent', ...f });
+    if (f.kind === 'file') out.info(`sent ${f.path} (${f.size} bytes${f.skipped ? ', already there' : ''}) to ${who(f)}`);
   });
   server.on('session-error', (e) => {
     out.event({ event: 'session-error', ...e });
-    out.info(`${e.code === 'AUTH_FAILED' ? 'authentication failed' : 'session failed'} from ${e.peer}: ${e.message}`);
+    out.info(`${e.code === 'AUTH_FAILED' ? 'authentication failed' : 'session failed'} from ${who(e)}: ${e.message}`);
   });
-  let address;
-  try {
-    address = await server.listen();
-  } catch (error) {
-    process.send?.({ error: (error as Error).message });
-    throw error;
-  }
-  if (primary) {
-    out.event({ event: 'listening', ...address, dir: server.dir });
-    out.info(`listening on ${address.host}:${address.port}, receiving into ${server.dir}`);
-  } else {
-    process.send?.({ listening: address });
-  }
-  const signal = await stopSignal();
-  if (primary) out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
-  await server.close(GRACE_MS);
-  if (primary) out.event({ event: 'stopped' });
-  else process.disconnect?.();
 }
 
 function stopSignal(): Promise<string> {

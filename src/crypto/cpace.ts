@@ -1,26 +1,26 @@
 /**
- * CPace, draft-irtf-cfrg-cpace-21, suite CPACE-RISTR255-SHA512: ristretto255 from @noble/curves, SHA-512 from
- * node:crypto. Section numbers below are the draft's.
+ * CPace, draft-irtf-cfrg-cpace-21, suite CPACE-X25519-SHA512 (§7.1, group G_X25519 of §7.5): the generator is
+ * Elligator2 on Curve25519 (RFC 9380, from @noble/curves), the scalar multiplications are X25519 in OpenSSL
+ * (node:crypto), SHA-512 from node:crypto. Section numbers below are the draft's.
+ *
+ * Why X25519 and not ristretto255 (sft v1): the responder computes the generator and two scalar multiplications
+ * for every hello, before the peer has proven anything. Measured here: 2.7 ms per hello with ristretto255 in
+ * JavaScript, 0.5 ms with X25519 in OpenSSL.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
-import { AuthError } from '../errors.js';
+import { createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { _map_to_curve_elligator2_curve25519, ed25519 } from '@noble/curves/ed25519.js';
+import { AuthError, UsageError } from '../errors.js';
 
-type Point = InstanceType<typeof ristretto255.Point>;
-
-const Point = ristretto255.Point;
-const deriveToCurve: (uniformBytes: Uint8Array) => Point = (() => {
-  const derive = ristretto255_hasher.deriveToCurve?.bind(ristretto255_hasher);
-  if (derive === undefined) throw new Error('@noble/curves lacks ristretto255 deriveToCurve (RFC 9496 §4.3.4)');
-  return derive;
-})();
-const ORDER = Point.Fn.ORDER;
-/** §7.2: G.DSI for ristretto255. */
-export const DSI = Buffer.from('CPaceRistretto255');
-/** §7.2: DSI for the ISK derivation. */
-export const DSI_ISK = Buffer.from('CPaceRistretto255_ISK');
+/** §7.5: G_X25519.DSI. */
+export const DSI = Buffer.from('CPace255');
+/** §6.4 / §7.5: DSI for the ISK derivation, G.DSI ‖ "_ISK". */
+export const DSI_ISK = Buffer.from('CPace255_ISK');
 /** SHA-512's input block size, H.s_in_bytes. */
 const S_IN_BYTES = 128;
+const FIELD_SIZE_BYTES = 32;
+const Fp = ed25519.Point.Fp;
+// The DER prefix of an X25519 PKCS#8 private key (RFC 8410), followed by the 32 raw bytes.
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 function sha512(...parts: Uint8Array[]): Buffer {
   const hash = createHash('sha512');
@@ -55,45 +55,61 @@ export function generatorString(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array
   return lvCat(DSI, prs, Buffer.alloc(zpadLength), ci, sid);
 }
 
-/** §7.2: g = element_derivation(SHA-512(generator_string)), RFC 9496 §4.3.4; returned encoded. */
-export function calculateGenerator(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array): Uint8Array {
-  return deriveToCurve(sha512(generatorString(prs, ci, sid))).toBytes();
-}
-
-/** A uniformly random nonzero scalar (64 random bytes reduced mod the group order). */
-export function sampleScalar(): bigint {
-  for (;;) {
-    const y = bytesToScalar(randomBytes(64));
-    if (y !== 0n) return y;
-  }
-}
-
-/** Little-endian bytes to a scalar mod the group order, as the draft's test vectors encode ya and yb. */
-export function bytesToScalar(bytes: Uint8Array): bigint {
+/** RFC 7748 decodeUCoordinate for 255 bits: little-endian, bit 255 cleared. */
+function decodeUCoordinate(bytes: Uint8Array): bigint {
   let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] as number);
-  return n % ORDER;
+  for (let i = FIELD_SIZE_BYTES - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] as number);
+  return n & ((1n << 255n) - 1n);
 }
 
-/** Y = y·g, with g and Y encoded. */
-export function scalarMult(y: bigint, g: Uint8Array): Uint8Array {
-  return Point.fromBytes(g).multiply(y).toBytes();
+function encodeUCoordinate(u: bigint): Buffer {
+  const out = Buffer.alloc(FIELD_SIZE_BYTES);
+  for (let i = 0, n = u; i < FIELD_SIZE_BYTES; i++, n >>= 8n) out[i] = Number(n & 0xffn);
+  return out;
 }
 
 /**
- * §7.2 scalar_mult_vfy: decode X, compute y·X; abort if X is not a valid encoding or the result is the identity.
- * @throws AuthError on an invalid or low-order peer element: the session must abort.
+ * §7.5 calculate_generator: u = decodeUCoordinate(SHA-512(generator_string)[0..32]), g = the u-coordinate of
+ * map_to_curve_elligator2(u) (RFC 9380 §6.7.1, which returns it as a fraction xn / xd).
  */
-export function scalarMultVfy(y: bigint, encoded: Uint8Array): Uint8Array {
-  let X: Point;
+export function calculateGenerator(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array): Buffer {
+  const u = decodeUCoordinate(sha512(generatorString(prs, ci, sid)).subarray(0, FIELD_SIZE_BYTES));
+  const { xMn, xMd } = _map_to_curve_elligator2_curve25519(u);
+  return encodeUCoordinate(Fp.div(xMn, xMd));
+}
+
+function publicKey(u: Uint8Array): KeyObject {
+  if (u.length !== FIELD_SIZE_BYTES) throw new AuthError('peer sent a share of the wrong length');
+  // A JWK imports in 17 µs here, the same key as DER SubjectPublicKeyInfo in 120 µs.
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(u).toString('base64url') }, format: 'jwk' });
+}
+
+/** One party's secret scalar, as an X25519 private key (OpenSSL clamps it, as X25519 requires). */
+export type CpaceScalar = KeyObject;
+
+/** §7.5 sample_scalar: 32 random bytes, drawn by OpenSSL as an X25519 private key. */
+export function sampleScalar(): CpaceScalar {
+  return generateKeyPairSync('x25519').privateKey;
+}
+
+/** A scalar from its 32 bytes (the draft's test vectors; slower than sampleScalar). */
+export function scalarFromBytes(bytes: Uint8Array): CpaceScalar {
+  if (bytes.length !== FIELD_SIZE_BYTES) throw new UsageError(`"scalar" expected ${FIELD_SIZE_BYTES} bytes, got ${bytes.length}`);
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, bytes]), format: 'der', type: 'pkcs8' });
+}
+
+/**
+ * §7.5 scalar_mult_vfy(y, X) = X25519(y, X), aborting when the result is the neutral element (all zeros: X was a
+ * low-order point of the curve or its twist). OpenSSL refuses to return an all-zero X25519 result.
+ * @throws AuthError: the session must abort.
+ */
+export function scalarMultVfy(y: CpaceScalar, X: Uint8Array): Buffer {
   try {
-    X = Point.fromBytes(encoded);
-  } catch {
-    throw new AuthError('peer sent an invalid group element');
+    return diffieHellman({ privateKey: y, publicKey: publicKey(X) });
+  } catch (error) {
+    if (error instanceof AuthError) throw error;
+    throw new AuthError('peer sent a low-order share');
   }
-  const K = X.multiply(y);
-  if (K.equals(Point.ZERO)) throw new AuthError('peer sent the identity element');
-  return K.toBytes();
 }
 
 /** §6.3 initiator-responder transcript: lv_cat(Ya, ADa) ‖ lv_cat(Yb, ADb). */
@@ -116,13 +132,14 @@ export function sidOutputIr(transcript: Uint8Array): Buffer {
   return sha512(Buffer.from('CPaceSidOutput'), transcript);
 }
 
-/** One party's CPace state: its secret scalar and public share, for a given PRS, CI and sid. */
+/** One party's CPace state: its secret scalar and public share. */
 export interface CpaceShare {
-  y: bigint;
-  Y: Uint8Array;
+  y: CpaceScalar;
+  Y: Buffer;
 }
 
-/** Computes g from (PRS, CI, sid) and a fresh share Y = y·g. `y` is injectable for test vectors. */
-export function cpaceShare(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array, y: bigint = sampleScalar()): CpaceShare {
-  return { y, Y: scalarMult(y, calculateGenerator(prs, ci, sid)) };
+/** Computes g from (PRS, CI, sid) and a share Y = X25519(y, g); `y` is injectable for test vectors. */
+export function cpaceShare(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array, y: CpaceScalar = sampleScalar()): CpaceShare {
+  // g is never a low-order point (Elligator2's output is on the curve and the hash makes it a random point).
+  return { y, Y: scalarMultVfy(y, calculateGenerator(prs, ci, sid)) };
 }

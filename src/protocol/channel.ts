@@ -1,17 +1,10 @@
 /**
  * After the handshake (docs/PROTOCOL.md §4): control frames are sealed under the session's direction keys with a
- * per-direction counter nonce; file content is sealed chunk by chunk under a per-file key in the negotiated suite.
+ * per-direction counter nonce; file content is sealed chunk by chunk under a per-file key with the STREAM nonce.
  */
-import { IntegrityError, SftError } from '../errors.js';
-import { Fernet } from '../crypto/fernet.js';
-import { aeadOpen, aeadSeal, CHUNK_SIZE, StreamOpener, streamNonce, type AeadSuite } from '../crypto/stream.js';
-import type { FrameType } from './frames.js';
-import type { Suite } from './messages.js';
-
-/** The AEAD for control frames: AES-256-GCM when that is the suite, ChaCha20-Poly1305 otherwise. */
-export function controlAead(suite: Suite): AeadSuite {
-  return suite === 'aes-256-gcm' ? 'aes-256-gcm' : 'chacha20-poly1305';
-}
+import { IntegrityError } from '../errors.js';
+import { aeadOpen, aeadSeal, streamNonce, TAG_SIZE, type AeadSuite } from '../crypto/stream.js';
+import { CHUNK_SIZE, type FrameType } from './frames.js';
 
 function counterNonce(counter: number): Buffer {
   const nonce = Buffer.alloc(12);
@@ -43,60 +36,54 @@ export class ControlChannel {
   }
 }
 
-export interface ContentSealer {
-  /** Seals one chunk (at most 64 KiB; empty only as the only chunk); returns the frame body's pieces. */
-  seal(chunk: Buffer, last: boolean): Buffer[];
-}
+/**
+ * Seals one file's content: chunks of CHUNK_SIZE bytes (the last may be shorter; an empty file is one empty final
+ * chunk), nonce = STREAM(counter, last), no associated data. `firstChunk` > 0 continues a resumed file.
+ */
+export class ContentSealer {
+  #counter: number;
 
-export interface ContentOpener {
-  /** @throws IntegrityError TAMPERED or MALFORMED. */
-  open(body: Buffer, last: boolean): Buffer;
-}
-
-const NO_CLOCK_CHECK = { now: Number.MAX_SAFE_INTEGER - 120 };
-
-/** `firstChunk` > 0 continues a file from chunk `firstChunk` (a resumed transfer). */
-export function contentSealer(suite: Suite, key: Buffer, firstChunk = 0): ContentSealer {
-  let counter = firstChunk;
-  if (suite === 'fernet') {
-    const fernet = new Fernet(key);
-    return {
-      seal(chunk, last) {
-        const prefix = Buffer.alloc(9);
-        prefix.writeBigUInt64BE(BigInt(counter++));
-        prefix[8] = last ? 1 : 0;
-        return [fernet.encryptToBytes([prefix, chunk])];
-      },
-    };
+  constructor(
+    private readonly suite: AeadSuite,
+    private readonly key: Buffer,
+    firstChunk = 0,
+  ) {
+    this.#counter = firstChunk;
   }
-  return { seal: (chunk, last) => aeadSeal(suite, key, streamNonce(counter++, last), chunk) };
+
+  /** Returns [ciphertext, tag]: the frame body's two pieces. */
+  seal(chunk: Buffer, last: boolean): [Buffer, Buffer] {
+    return aeadSeal(this.suite, this.key, streamNonce(this.#counter++, last), chunk);
+  }
 }
 
-export function contentOpener(suite: Suite, key: Buffer, firstChunk = 0): ContentOpener {
-  if (suite === 'fernet') {
-    const fernet = new Fernet(key);
-    let counter = firstChunk;
-    return {
-      open(body, last) {
-        let plain: Buffer;
-        try {
-          // Sender and receiver clocks may differ: the timestamp is authenticated but not checked.
-          plain = fernet.decryptBytes(body, NO_CLOCK_CHECK);
-        } catch (error) {
-          throw new IntegrityError('TAMPERED', `chunk ${counter} failed verification (${(error as SftError).message})`);
-        }
-        if (plain.length < 9 || plain.readBigUInt64BE(0) !== BigInt(counter) || plain[8] !== (last ? 1 : 0)) {
-          throw new IntegrityError('TAMPERED', `chunk ${counter} out of order`);
-        }
-        const data = plain.subarray(9);
-        if (data.length > CHUNK_SIZE || (!last && data.length !== CHUNK_SIZE) || (last && data.length === 0 && counter > 0)) {
-          throw new IntegrityError('MALFORMED', `chunk ${counter} has a bad length`);
-        }
-        counter++;
-        return data;
-      },
-    };
+/** Opens one file's chunks in order, enforcing the chunk rules of §4. */
+export class ContentOpener {
+  #counter: number;
+  #done = false;
+
+  constructor(
+    private readonly suite: AeadSuite,
+    private readonly key: Buffer,
+    firstChunk = 0,
+  ) {
+    this.#counter = firstChunk;
   }
-  const opener = new StreamOpener(suite, key, firstChunk);
-  return { open: (body, last) => opener.openChunk(body, last) };
+
+  /**
+   * @throws IntegrityError MALFORMED (a non-final chunk that is not full, a chunk too long), TAMPERED (fails
+   *   authentication, an empty final chunk after data, anything after the final chunk).
+   */
+  open(sealed: Buffer, last: boolean): Buffer {
+    if (this.#done) throw new IntegrityError('TAMPERED', 'data after the final chunk');
+    if (sealed.length > CHUNK_SIZE + TAG_SIZE || sealed.length < TAG_SIZE || (!last && sealed.length !== CHUNK_SIZE + TAG_SIZE)) {
+      throw new IntegrityError('MALFORMED', `chunk ${this.#counter} has a bad length`);
+    }
+    if (last && sealed.length === TAG_SIZE && this.#counter > 0) throw new IntegrityError('TAMPERED', 'empty final chunk after data');
+    const plaintext = aeadOpen(this.suite, this.key, streamNonce(this.#counter, last), sealed);
+    if (plaintext === undefined) throw new IntegrityError('TAMPERED', `chunk ${this.#counter} failed authentication`);
+    this.#counter++;
+    if (last) this.#done = true;
+    return plaintext;
+  }
 }

@@ -40,6 +40,14 @@ export class Reader {
     return Number(v);
   }
 
+  /** u64 as a BigInt (times in nanoseconds). */
+  u64n(field: string): bigint {
+    this.#need(8, field);
+    const v = this.bytes.readBigUInt64BE(this.#offset);
+    this.#offset += 8;
+    return v;
+  }
+
   bytesOf(n: number, field: string): Buffer {
     this.#need(n, field);
     const v = this.bytes.subarray(this.#offset, this.#offset + n);
@@ -47,12 +55,34 @@ export class Reader {
     return v;
   }
 
-  /** A u16-length-prefixed UTF-8 string; invalid UTF-8 is malformed. */
-  string(field: string): string {
-    const bytes = this.bytesOf(this.u16(field), field);
+  /** A u8 that must be below `count` (an enumeration). */
+  choice(field: string, count: number): number {
+    const v = this.u8(field);
+    if (v >= count) throw new IntegrityError('MALFORMED', `${this.what}: "${field}" has no meaning for ${v}`);
+    return v;
+  }
+
+  /** A u16-length-prefixed UTF-8 string of at most `maxBytes`; invalid UTF-8 is malformed. */
+  string(field: string, maxBytes = 0xffff): string {
+    return this.#utf8(this.u16(field), field, maxBytes);
+  }
+
+  /** A u8-length-prefixed UTF-8 string. */
+  shortString(field: string, maxBytes = 0xff): string {
+    return this.#utf8(this.u8(field), field, maxBytes);
+  }
+
+  #utf8(length: number, field: string, maxBytes: number): string {
+    if (length > maxBytes) throw new IntegrityError('MALFORMED', `${this.what}: "${field}" longer than ${maxBytes} bytes`);
+    const bytes = this.bytesOf(length, field);
     const text = bytes.toString('utf8');
     if (!Buffer.from(text, 'utf8').equals(bytes)) throw new IntegrityError('MALFORMED', `${this.what}: "${field}" is not valid UTF-8`);
     return text;
+  }
+
+  /** What is left of the body (for a field that runs to its end). */
+  rest(): Buffer {
+    return this.bytesOf(this.bytes.length - this.#offset, 'rest');
   }
 
   end(): void {
@@ -90,6 +120,13 @@ export class Writer {
     return this;
   }
 
+  u64n(v: bigint): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(v);
+    this.#parts.push(b);
+    return this;
+  }
+
   bytes(v: Uint8Array): this {
     this.#parts.push(Buffer.from(v));
     return this;
@@ -98,6 +135,11 @@ export class Writer {
   string(v: string): this {
     const b = Buffer.from(v, 'utf8');
     return this.u16(b.length).bytes(b);
+  }
+
+  shortString(v: string): this {
+    const b = Buffer.from(v, 'utf8');
+    return this.u8(b.length).bytes(b);
   }
 
   done(): Buffer {

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  bytesToScalar, calculateGenerator, cpaceShare, deriveIsk, generatorString, lvCat, oCat, prependLen, scalarMult,
-  scalarMultVfy, sidOutputIr, transcriptIr, transcriptOc,
+  calculateGenerator, cpaceShare, deriveIsk, generatorString, lvCat, oCat, prependLen, scalarFromBytes, scalarMultVfy,
+  sidOutputIr, transcriptIr, transcriptOc,
 } from '../../src/crypto/cpace.js';
 import { hex, readVector } from '../helpers.js';
 
-interface Section { data: Record<string, unknown> }
-const sections = readVector<Section[]>('cpace/cpace_ristretto255_sha512_draft21.json');
-const generatorVector = sections[0]?.data as Record<string, string>;
-const protocolVector = sections[1]?.data as Record<string, string>;
-const invalidVector = sections[2]?.data as { Valid: Record<string, string>; 'Invalid Y1': string; 'Invalid Y2': string };
+interface Section { data: Record<string, string> }
+const sections = readVector<Section[]>('cpace/draft-21_all_embedded_testvectors.json');
+const generatorVector = sections[5]?.data as Record<string, string>;
+const protocolVector = readVector<Record<string, Record<string, string>>>('cpace/testvectors.json').G_25519 as Record<string, string>;
+const lowOrder = readVector<{ s: string; points: { u: string; q: string; abort: boolean }[] }>('cpace/x25519_scalar_mult_vfy_draft21.json');
 const h = (key: string) => hex(protocolVector[key] as string);
 
 describe('CPace string utilities (draft-21 appendix A)', () => {
@@ -23,39 +23,48 @@ describe('CPace string utilities (draft-21 appendix A)', () => {
   });
 });
 
-describe('CPACE-RISTR255-SHA512 (draft-21 test vectors)', () => {
+describe('CPACE-X25519-SHA512 (draft-21 test vectors)', () => {
   it('generator string and generator g', () => {
+    expect(generatorVector.DSI).toBe(Buffer.from('CPace255').toString('hex').toUpperCase());
     const prs = hex(generatorVector.PRS as string);
     const ci = hex(generatorVector.CI as string);
     const sid = hex(generatorVector.sid as string);
     expect(generatorString(prs, ci, sid).toString('hex').toUpperCase()).toBe(generatorVector['generator_string(G.DSI,PRS,CI,sid,H.s_in_bytes)']);
-    expect(Buffer.from(calculateGenerator(prs, ci, sid)).toString('hex').toUpperCase()).toBe(generatorVector['encoded generator g']);
+    expect(calculateGenerator(prs, ci, sid).toString('hex').toUpperCase()).toBe(generatorVector['generator g']);
   });
 
   it('Ya, Yb, K, ISK_IR, ISK_SY and sid_output_ir', () => {
     const g = calculateGenerator(h('PRS'), h('CI'), h('sid'));
-    expect(Buffer.from(g).equals(h('g'))).toBe(true);
-    const ya = bytesToScalar(h('ya'));
-    const yb = bytesToScalar(h('yb'));
-    const Ya = scalarMult(ya, g);
-    const Yb = scalarMult(yb, g);
-    expect(Buffer.from(Ya).equals(h('Ya'))).toBe(true);
-    expect(Buffer.from(Yb).equals(h('Yb'))).toBe(true);
+    expect(g.equals(h('g'))).toBe(true);
+    const ya = scalarFromBytes(h('ya'));
+    const yb = scalarFromBytes(h('yb'));
+    const Ya = scalarMultVfy(ya, g);
+    const Yb = scalarMultVfy(yb, g);
+    expect(Ya.equals(h('Ya'))).toBe(true);
+    expect(Yb.equals(h('Yb'))).toBe(true);
+    expect(cpaceShare(h('PRS'), h('CI'), h('sid'), ya).Y.equals(h('Ya'))).toBe(true);
     const Ka = scalarMultVfy(ya, Yb);
     const Kb = scalarMultVfy(yb, Ya);
-    expect(Buffer.from(Ka).equals(h('K'))).toBe(true);
-    expect(Buffer.from(Kb).equals(h('K'))).toBe(true);
+    expect(Ka.equals(h('K'))).toBe(true);
+    expect(Kb.equals(h('K'))).toBe(true);
     const ir = transcriptIr(Ya, h('ADa'), Yb, h('ADb'));
     expect(deriveIsk(h('sid'), Ka, ir).equals(h('ISK_IR'))).toBe(true);
     expect(deriveIsk(h('sid'), Ka, transcriptOc(Ya, h('ADa'), Yb, h('ADb'))).equals(h('ISK_SY'))).toBe(true);
     expect(sidOutputIr(ir).equals(h('sid_output_ir'))).toBe(true);
   });
 
-  it('scalar_mult_vfy: the valid case matches, both invalid points abort', () => {
-    const s = bytesToScalar(hex(invalidVector.Valid.s as string));
-    expect(Buffer.from(scalarMultVfy(s, hex(invalidVector.Valid.X as string))).toString('hex').toUpperCase()).toBe(invalidVector.Valid['G.scalar_mult_vfy(s,X)']);
-    expect(() => scalarMultVfy(s, hex(invalidVector['Invalid Y1']))).toThrow(expect.objectContaining({ code: 'AUTH_FAILED' }));
-    expect(() => scalarMultVfy(s, hex(invalidVector['Invalid Y2']))).toThrow(expect.objectContaining({ code: 'AUTH_FAILED' }));
+  it('scalar_mult_vfy: low-order and non-canonical u-coordinates give the draft results; u0-u5 and u7 abort', () => {
+    const s = scalarFromBytes(hex(lowOrder.s));
+    expect(lowOrder.points.filter((p) => p.abort)).toHaveLength(7);
+    for (const point of lowOrder.points) {
+      if (point.abort) {
+        expect(point.q).toBe('0'.repeat(64));
+        expect(() => scalarMultVfy(s, hex(point.u))).toThrow(expect.objectContaining({ code: 'AUTH_FAILED' }));
+      } else {
+        expect(scalarMultVfy(s, hex(point.u)).toString('hex')).toBe(point.q);
+      }
+    }
+    expect(() => scalarMultVfy(s, Buffer.alloc(31, 9))).toThrow(expect.objectContaining({ code: 'AUTH_FAILED' }));
   });
 
   it('two parties with the same PRS agree on K; a different PRS does not', () => {
@@ -64,7 +73,7 @@ describe('CPACE-RISTR255-SHA512 (draft-21 test vectors)', () => {
     const a = cpaceShare(Buffer.from('pw'), ci, sid);
     const b = cpaceShare(Buffer.from('pw'), ci, sid);
     const c = cpaceShare(Buffer.from('other'), ci, sid);
-    expect(Buffer.from(scalarMultVfy(a.y, b.Y)).equals(Buffer.from(scalarMultVfy(b.y, a.Y)))).toBe(true);
-    expect(Buffer.from(scalarMultVfy(a.y, c.Y)).equals(Buffer.from(scalarMultVfy(c.y, a.Y)))).toBe(false);
+    expect(scalarMultVfy(a.y, b.Y).equals(scalarMultVfy(b.y, a.Y))).toBe(true);
+    expect(scalarMultVfy(a.y, c.Y).equals(scalarMultVfy(c.y, a.Y))).toBe(false);
   });
 });

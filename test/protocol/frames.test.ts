@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FrameDecoder, FrameType, MAX_BODY, encodeFrame } from '../../src/protocol/frames.js';
-import { decodeClientHello, decodeFileHeader, encodeFileHeader } from '../../src/protocol/messages.js';
+import { EntryKind, Mode, decodeClientHello, decodeFileHeader, decodeStart, encodeFileHeader, encodeStart } from '../../src/protocol/messages.js';
 import { SftError } from '../../src/errors.js';
 
-const types = Object.values(FrameType);
+const types = Object.values(FrameType) as FrameType[];
+const ALL = new Set(types);
 
 describe('frame decoder', () => {
   it('decodes any sequence of valid frames split at any points (property)', () => {
@@ -13,7 +14,7 @@ describe('frame decoder', () => {
       fc.property(fc.array(frame, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, cuts) => {
         const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.body)));
         const points = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b);
-        const decoder = new FrameDecoder();
+        const decoder = new FrameDecoder(ALL);
         const out = [];
         let previous = 0;
         for (const p of [...points, bytes.length]) {
@@ -28,18 +29,20 @@ describe('frame decoder', () => {
   });
 
   it('rejects unknown types and lengths over the cap before buffering the body', () => {
-    expect(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 2, 0x55, 0]))).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+    expect(() => new FrameDecoder(ALL).push(Buffer.from([0, 0, 0, 2, 0x55, 0]))).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+    // Before the handshake completes only handshake frames are accepted: a chunk header fails at once.
+    expect(() => new FrameDecoder(new Set([FrameType.ClientHello])).push(Buffer.from([0, 0, 0, 2, FrameType.Chunk, 0]))).toThrow(/not allowed here/);
     const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, FrameType.Chunk]);
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder(ALL);
     expect(() => decoder.push(huge)).toThrow(/out of range/);
-    expect(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 0, FrameType.Done]))).toThrow(/out of range/);
+    expect(() => new FrameDecoder(ALL).push(Buffer.from([0, 0, 0, 0, FrameType.Done]))).toThrow(/out of range/);
   });
 
   it('random bytes give frames or a typed error, never anything else (property)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
         try {
-          new FrameDecoder().push(Buffer.from(bytes));
+          new FrameDecoder(ALL).push(Buffer.from(bytes));
         } catch (error) {
           expect(error).toBeInstanceOf(SftError);
         }
@@ -51,7 +54,7 @@ describe('frame decoder', () => {
   it('message decoders reject truncation, trailing bytes and bad UTF-8 with typed errors (property)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
-        for (const decode of [decodeClientHello, decodeFileHeader]) {
+        for (const decode of [(b: Buffer) => decodeClientHello(b, Mode.Password), decodeFileHeader]) {
           try {
             decode(Buffer.from(bytes));
           } catch (error) {
@@ -61,12 +64,19 @@ describe('frame decoder', () => {
       }),
       { numRuns: 2000 },
     );
-    const good = encodeFileHeader({ index: 1, path: 'a/b', size: 3, mode: 0o600, mtimeMs: 5 });
+    const good = encodeFileHeader({ index: 1, kind: EntryKind.File, path: 'a/b', size: 3, mode: 0o600, mtimeNs: 5n });
     expect(decodeFileHeader(good).path).toBe('a/b');
     expect(() => decodeFileHeader(good.subarray(0, good.length - 1))).toThrow(/truncated/);
     expect(() => decodeFileHeader(Buffer.concat([good, Buffer.of(0)]))).toThrow(/trailing/);
     const badUtf8 = Buffer.from(good);
     badUtf8[badUtf8.length - 1] = 0xff;
     expect(() => decodeFileHeader(badUtf8)).toThrow(/UTF-8/);
+  });
+
+  it('enumerations are strict: a Start with skip = 2 is malformed, not read as 0', () => {
+    const start = encodeStart({ index: 0, skip: false, offset: 0 });
+    expect(decodeStart(start)).toEqual({ index: 0, skip: false, offset: 0 });
+    start[4] = 2;
+    expect(() => decodeStart(start)).toThrow(/skip/);
   });
 });

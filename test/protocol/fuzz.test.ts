@@ -7,14 +7,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SftError } from '../../src/errors.js';
 import { FrameDecoder, FrameType, MAX_BODY, encodeFrame } from '../../src/protocol/frames.js';
-import { clientFinish, clientStart, serverRespond } from '../../src/protocol/handshake.js';
+import { clientFinish, clientHello, passwordCredentials, serverFinish, serverGreeting, serverRespond } from '../../src/protocol/handshake.js';
 import {
-  decodeClientHello, decodeDone, decodeError, decodeFileHeader, decodeFileTrailer, decodeReceipt, decodeServerHello,
-  encodeServerHello,
+  Mode, decodeClientFinish, decodeClientHello, decodeDone, decodeError, decodeFileHeader, decodeFileTrailer, decodeGreeting, decodeListing,
+  decodeNotice, decodeOffer, decodeReceipt, decodeRequest, decodeServerHello, decodeStart,
 } from '../../src/protocol/messages.js';
 
 const RUNS = Number(process.env.SFT_FUZZ_RUNS ?? 3000);
 const LARGEST_BODY = Math.max(...Object.values(MAX_BODY));
+const ALL = new Set(Object.values(FrameType) as FrameType[]);
 const params = { numRuns: RUNS, seed: Number(process.env.SFT_FUZZ_SEED ?? Date.now() % 2 ** 31) };
 
 /** Applies random byte flips, insertions and deletions. */
@@ -37,7 +38,7 @@ const frameStream = fc.array(validFrame, { maxLength: 6 }).map((frames) => Buffe
 
 /** Feeds `bytes` split at `cuts`; asserts only typed errors and a bounded buffer. */
 function feed(bytes: Buffer, cuts: number[]): void {
-  const decoder = new FrameDecoder();
+  const decoder = new FrameDecoder(ALL);
   const points = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b);
   let previous = 0;
   try {
@@ -71,7 +72,7 @@ describe(`fuzz (${RUNS} runs per property, seed ${params.seed})`, () => {
   it('frame decoder: huge and zero length fields fail on the header, before any body is buffered', () => {
     fc.assert(
       fc.property(fc.constantFrom(...Object.values(FrameType)), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (type, length) => {
-        const decoder = new FrameDecoder();
+        const decoder = new FrameDecoder(ALL);
         const head = Buffer.alloc(5);
         head.writeUInt32BE(length);
         head[4] = type;
@@ -84,23 +85,31 @@ describe(`fuzz (${RUNS} runs per property, seed ${params.seed})`, () => {
   });
 
   it('message decoders: random and mutated bodies', () => {
-    const decoders = [decodeClientHello, decodeServerHello, decodeFileHeader, decodeFileTrailer, decodeReceipt, decodeDone, decodeError];
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }).chain(mutate), (body) => decoders.forEach((d) => typed(() => d(body)))), params);
+    const decoders: ((body: Buffer) => unknown)[] = [
+      decodeGreeting, decodeFileHeader, decodeFileTrailer, decodeReceipt, decodeDone, decodeError, decodeRequest, decodeOffer, decodeStart,
+      decodeNotice, decodeListing,
+      ...[Mode.Password, Mode.Accounts].flatMap((mode) => [(b: Buffer) => decodeClientHello(b, mode), (b: Buffer) => decodeServerHello(b, mode), (b: Buffer) => decodeClientFinish(b, mode)]),
+    ];
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 1600 }).chain(mutate), (body) => decoders.forEach((d) => typed(() => d(body)))), params);
   });
 
-  it('handshake: the server given mutated client hellos, the client given mutated server hellos', async () => {
-    const policy = { suites: ['aes-256-gcm', 'chacha20-poly1305', 'fernet'] as const, minIterations: 1, maxIterations: 64 };
-    const client = await clientStart('pw', { suites: ['aes-256-gcm'], iterations: 8 });
-    const { serverHello } = await serverRespond('pw', client.hello, client.helloBody, { ...policy, suites: [...policy.suites] });
-    const serverBody = encodeServerHello(serverHello);
+  it('handshake: the server given mutated hellos and finishes, the client given mutated greetings and server hellos', async () => {
+    const suites = ['aes-256-gcm', 'chacha20-poly1305'] as const;
+    const credentials = await passwordCredentials('pw', 1000);
+    const greeting = serverGreeting(credentials);
+    const client = await clientHello(greeting, { password: 'pw' }, suites);
+    const server = serverRespond(credentials, greeting, client.helloBody, suites);
+    const { body: finish } = clientFinish(client, server.body);
     await fc.assert(
-      fc.asyncProperty(mutate(client.helloBody), mutate(serverBody), async (helloBody, serverHelloBody) => {
+      fc.asyncProperty(mutate(client.helloBody), mutate(server.body), mutate(finish), mutate(greeting), async (helloBody, serverHelloBody, finishBody, greetingBody) => {
+        typed(() => serverRespond(credentials, greeting, helloBody, suites));
+        typed(() => clientFinish(client, serverHelloBody));
+        typed(() => serverFinish(server.pending, finishBody));
         try {
-          await serverRespond('pw', decodeClientHello(helloBody), helloBody, { ...policy, suites: [...policy.suites] });
+          await clientHello(greetingBody, { password: 'pw' }, suites);
         } catch (error) {
           if (!(error instanceof SftError)) throw error;
         }
-        typed(() => clientFinish(client, decodeServerHello(serverHelloBody)));
       }),
       { ...params, numRuns: Math.max(50, Math.floor(RUNS / 20)) },
     );

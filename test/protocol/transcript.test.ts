@@ -1,30 +1,42 @@
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType } from '../../src/protocol/frames.js';
-import { decodeClientHello, decodeFileHeader, decodeServerHello } from '../../src/protocol/messages.js';
-import { ControlChannel } from '../../src/protocol/channel.js';
+import { ContentOpener, ControlChannel } from '../../src/protocol/channel.js';
+import { Mode, decodeClientHello, decodeFileHeader, decodeGreeting, decodeReceipt, decodeRequest } from '../../src/protocol/messages.js';
 import { readVector } from '../helpers.js';
 // @ts-expect-error plain JS script over dist/, built by `npm test` before vitest runs
-import { transcript } from '../../scripts/transcript.js';
+import { transcripts } from '../../scripts/transcript.js';
 
-type Transcript = Record<string, string> & { frames: Record<string, string> };
+interface Frame { frame: string; hex: string }
+interface Session { opaque?: Record<string, string>; values: Record<string, string>; clientToServer: Frame[]; serverToClient: Frame[] }
+type Transcripts = { inputs: Record<string, unknown>; password: Session; accounts: Session & { opaque: Record<string, string> } };
 
-describe('worked transcript (docs/PROTOCOL.md §7)', () => {
-  const expected = readVector<Transcript>('sft-transcript.json');
+const ALL = new Set(Object.values(FrameType) as FrameType[]);
+const decode = (frames: Frame[]) => new FrameDecoder(ALL).push(Buffer.from(frames.map((f) => f.hex).join(''), 'hex'));
 
-  it('recomputes byte for byte from fixed randomness', async () => {
-    expect(await (transcript as () => Promise<Transcript>)()).toEqual(expected);
+describe('worked sessions (docs/PROTOCOL.md §9)', () => {
+  const expected = readVector<Transcripts>('sft-transcripts.json');
+
+  it('the real code, given the same fixed randomness (and the recorded OPAQUE material), writes the same bytes', async () => {
+    const again = (await (transcripts as (opaque: Record<string, string>) => Promise<Transcripts>)(expected.accounts.opaque)) as Transcripts;
+    expect(again).toEqual(expected);
   });
 
-  it('parses with the decoders: hello fields, suite choice, and the sealed file header', () => {
-    const stream = Buffer.from(Object.values(expected.frames).join(''), 'hex');
-    const frames = new FrameDecoder().push(stream);
-    expect(frames.map((f) => f.type)).toEqual([FrameType.ClientHello, FrameType.ServerHello, FrameType.ClientConfirm, FrameType.FileHeader, FrameType.FinalChunk, FrameType.FileTrailer]);
-    const hello = decodeClientHello(frames[0]?.body ?? Buffer.alloc(0));
-    expect(hello).toMatchObject({ version: 1, suites: [1, 2], iterations: 1000 });
-    expect(hello.salt.toString('hex')).toBe(expected.salt);
-    expect(decodeServerHello(frames[1]?.body ?? Buffer.alloc(0)).suite).toBe(1);
-    const control = new ControlChannel('aes-256-gcm', Buffer.from(expected.keyServerToClient as string, 'hex'), Buffer.from(expected.keyClientToServer as string, 'hex'));
-    const header = decodeFileHeader(control.open(FrameType.FileHeader, frames[3]?.body ?? Buffer.alloc(0)));
-    expect(header).toEqual({ index: 0, path: 'hello.txt', size: 5, mode: 0o644, mtimeMs: 0 });
+  it('session 1 reads back with the decoders: greeting, hello, and every sealed frame in counter order', () => {
+    const { password } = expected;
+    const up = decode(password.clientToServer);
+    const down = decode(password.serverToClient);
+    expect(decodeGreeting(down[0]?.body ?? Buffer.alloc(0))).toMatchObject({ mode: Mode.Password, iterations: 1000 });
+    expect(decodeClientHello(up[0]?.body ?? Buffer.alloc(0), Mode.Password)).toMatchObject({ suites: [1, 2] });
+    const key = (name: string) => Buffer.from(password.values[name] as string, 'hex');
+    const fromClient = new ControlChannel('aes-256-gcm', key('k(s2c)'), key('k(c2s)'));
+    // Request, FileHeader, Start, FileTrailer, Done: counters 0..4 client → server; the chunk under fileKey(c2s, 0).
+    const sealed = up.slice(2).filter((f) => f.type !== FrameType.FinalChunk).map((f) => fromClient.open(f.type, f.body));
+    expect(decodeRequest(sealed[0] as Buffer)).toEqual({ op: 1, into: '' });
+    expect(decodeFileHeader(sealed[1] as Buffer)).toMatchObject({ index: 0, path: 'hello.txt', size: 5 });
+    const chunk = up.find((f) => f.type === FrameType.FinalChunk);
+    expect(new ContentOpener('aes-256-gcm', key('fileKey(c2s, 0)')).open(chunk?.body ?? Buffer.alloc(0), true).toString()).toBe('hello');
+    const fromServer = new ControlChannel('aes-256-gcm', key('k(c2s)'), key('k(s2c)'));
+    const replies = down.slice(2).map((f) => fromServer.open(f.type, f.body));
+    expect(decodeReceipt(replies[1] as Buffer)).toMatchObject({ index: 0, stored: true, size: 5, storedPath: 'hello.txt' });
   });
 });

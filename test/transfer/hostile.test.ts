@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, encodeFrame, type Frame } from '../../src/protocol/frames.js';
+import { CHUNK_SIZE, FrameType, type Frame } from '../../src/protocol/frames.js';
+import { OfferKind } from '../../src/protocol/messages.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
-import { announceFile, inboxState, sendPaths, startServer, until, type Running } from './harness.js';
+import { announceFile, client, flipAt, inboxState, sendPaths, startProxy, startServer, until, type ProxyOptions, type Running } from './harness.js';
 
 let running: Running | undefined;
 let proxy: Server | undefined;
@@ -15,89 +16,111 @@ afterEach(async () => {
   proxy = undefined;
 });
 
-/**
- * A loopback proxy that re-frames the client→server stream and lets `mutate` change frames (by type and ordinal),
- * or cuts both connections after `cutAfter` bytes.
- */
-async function startProxy(target: number, options: { mutate?: (frame: Frame, ordinal: number) => Frame; cutAfter?: number }): Promise<number> {
-  proxy = createServer((down: Socket) => {
-    const up = connect({ host: '127.0.0.1', port: target });
-    const decoder = new FrameDecoder();
-    const counts = new Map<number, number>();
-    let forwarded = 0;
-    down.on('data', (data: Buffer) => {
-      if (options.cutAfter !== undefined) {
-        const room = options.cutAfter - forwarded;
-        forwarded += data.length;
-        if (room <= data.length) {
-          up.write(data.subarray(0, Math.max(0, room)), () => {
-            up.destroy();
-            down.destroy();
-          });
-          return;
-        }
-        up.write(data);
-        return;
-      }
-      for (const frame of decoder.push(data)) {
-        const n = counts.get(frame.type) ?? 0;
-        counts.set(frame.type, n + 1);
-        const out = options.mutate?.(frame, n) ?? frame;
-        up.write(encodeFrame(out.type, out.body));
-      }
-    });
-    up.on('data', (data: Buffer) => down.write(data));
-    up.on('end', () => down.end());
-    down.on('end', () => up.end());
-    up.on('error', () => down.destroy());
-    down.on('error', () => up.destroy());
-  });
-  await new Promise<void>((r) => proxy?.listen(0, '127.0.0.1', r));
-  const address = proxy.address();
-  if (address === null || typeof address === 'string') throw new Error('no address');
-  return address.port;
+async function viaProxy(options: ProxyOptions): Promise<number> {
+  const started = await startProxy((running as Running).port, options);
+  proxy = started.server;
+  return started.port;
 }
 
-function flipAt(frame: Frame, offset: number): Frame {
-  const body = Buffer.from(frame.body);
-  const at = Math.min(offset, body.length - 1);
-  body[at] = (body[at] as number) ^ 0x01;
-  return { type: frame.type, body };
-}
+/** Flips a byte in the first frame of `type` (or the n-th). */
+const flip = (type: FrameType, offset: number, nth = 0) => (f: Frame, n: number) => (f.type === type && n === nth ? flipAt(f, offset) : f);
 
-describe('a proxy that flips one byte', () => {
-  const cases: [string, number, number, string, number][] = [
-    // [label, frame type, offset in body, expected code, exit code]
-    ['in the handshake (the salt in the client hello)', FrameType.ClientHello, 6, 'AUTH_FAILED', 3],
-    ['in the handshake (Ya)', FrameType.ClientHello, 50, 'AUTH_FAILED', 3],
-    ['in the handshake (the client confirmation)', FrameType.ClientConfirm, 3, 'AUTH_FAILED', 3],
-    ['in a file header', FrameType.FileHeader, 10, 'TAMPERED', 4],
-    ['in a chunk', FrameType.Chunk, 1000, 'TAMPERED', 4],
-    ['in the final chunk', FrameType.FinalChunk, 5, 'TAMPERED', 4],
-    ['in the trailer', FrameType.FileTrailer, 20, 'TAMPERED', 4],
+describe('a proxy that flips one byte, client → server (send)', () => {
+  // [label, frame type, offset in body, client's code and exit, server's code]
+  const cases: [string, FrameType, number, string, number, string][] = [
+    ['the ML-KEM encapsulation key in the client hello', FrameType.ClientHello, 40, 'AUTH_FAILED', 3, 'AUTH_FAILED'],
+    ['Ya in the client hello', FrameType.ClientHello, -5, 'AUTH_FAILED', 3, 'AUTH_FAILED'],
+    ['the nonce echo in the client hello (a replay)', FrameType.ClientHello, 2, 'NETWORK', 5, 'MALFORMED'],
+    ['the client finish', FrameType.ClientFinish, 3, 'NETWORK', 5, 'AUTH_FAILED'],
+    ['the request', FrameType.Request, 3, 'TAMPERED', 4, 'TAMPERED'],
+    ['a file header', FrameType.FileHeader, 10, 'TAMPERED', 4, 'TAMPERED'],
+    ['a chunk', FrameType.Chunk, 1000, 'TAMPERED', 4, 'TAMPERED'],
+    ['the final chunk', FrameType.FinalChunk, 5, 'TAMPERED', 4, 'TAMPERED'],
+    ['the trailer', FrameType.FileTrailer, 20, 'TAMPERED', 4, 'TAMPERED'],
   ];
-  for (const [label, type, offset, code, exitCode] of cases) {
-    it(`${label}: rejected (exit ${exitCode}), nothing stored, the server keeps serving`, async () => {
+  for (const [label, type, offset, code, exitCode, serverCode] of cases) {
+    it(`${label}: client ${code} (exit ${exitCode}), server ${serverCode}, nothing stored, the server keeps serving`, async () => {
       running = await startServer();
-      const port = await startProxy(running.port, { mutate: (f, n) => (f.type === type && n === 0 ? flipAt(f, offset) : f) });
+      const port = await viaProxy({ up: flip(type, offset) });
       const src = tempDir();
-      writeFileSync(join(src, 'f.bin'), pseudoRandomBytes(200_000, 3));
+      writeFileSync(join(src, 'f.bin'), pseudoRandomBytes(CHUNK_SIZE * 2 + 5, 3));
       const failure = await sendPaths(port, [join(src, 'f.bin')]).then(() => undefined, (e: unknown) => e);
       expect(failure).toMatchObject({ code, exitCode });
       await until(() => (running?.errors.length ?? 0) > 0);
-      expect(running.errors[0]?.code).toBe(code);
-      expect(inboxState(running.inbox)).toEqual({ received: [], partial: [] });
+      expect(running.errors[0]?.code).toBe(serverCode);
+      expect(inboxState(running.inbox).received).toEqual([]);
       const ok = await sendPaths(running.port, [join(src, 'f.bin')]);
-      expect(ok.files).toHaveLength(1);
+      expect(ok.delivered).toHaveLength(1);
     });
   }
 });
 
-describe('a connection cut in the middle of a file', () => {
-  for (const cutAfter of [100, 150_000, 1_500_000]) {
-    it(`after ${cutAfter} bytes: network error (exit 5), nothing among received files, and the next send resumes`, async () => {
+describe('a proxy that flips one byte, server → client', () => {
+  const cases: [string, FrameType, number, string, number][] = [
+    ['the greeting (its salt)', FrameType.Greeting, 30, 'AUTH_FAILED', 3],
+    ['the ML-KEM ciphertext in the server hello', FrameType.ServerHello, 10, 'AUTH_FAILED', 3],
+    ['Yb in the server hello', FrameType.ServerHello, -40, 'AUTH_FAILED', 3],
+    ['the server confirmation', FrameType.ServerHello, -1, 'AUTH_FAILED', 3],
+    ['an offer', FrameType.Offer, 3, 'TAMPERED', 4],
+    ['a receipt', FrameType.Receipt, 3, 'TAMPERED', 4],
+  ];
+  for (const [label, type, offset, code, exitCode] of cases) {
+    it(`during send, ${label}: client ${code} (exit ${exitCode})`, async () => {
       running = await startServer();
-      const port = await startProxy(running.port, { cutAfter });
+      const port = await viaProxy({ down: flip(type, offset) });
+      const src = tempDir();
+      writeFileSync(join(src, 'f.bin'), pseudoRandomBytes(1000, 3));
+      await expect(sendPaths(port, [join(src, 'f.bin')])).rejects.toMatchObject({ code, exitCode });
+    });
+  }
+
+  const download: [string, FrameType, number][] = [
+    ['a file header', FrameType.FileHeader, 10],
+    ['a chunk', FrameType.Chunk, 1000],
+    ['the final chunk', FrameType.FinalChunk, 5],
+    ['the trailer', FrameType.FileTrailer, 20],
+    ['the done', FrameType.Done, 3],
+  ];
+  for (const [label, type, offset] of download) {
+    it(`during get, ${label}: TAMPERED (exit 4) and nothing placed locally`, async () => {
+      running = await startServer();
+      const src = tempDir();
+      writeFileSync(join(src, 'f.bin'), pseudoRandomBytes(CHUNK_SIZE * 2 + 5, 4));
+      await sendPaths(running.port, [join(src, 'f.bin')]);
+      const port = await viaProxy({ down: flip(type, offset) });
+      const down = tempDir();
+      await expect(client(port).get(['f.bin'], { dir: down })).rejects.toMatchObject({ code: 'TAMPERED', exitCode: 4 });
+      expect(inboxState(down).received).toEqual(type === FrameType.Done ? ['f.bin'] : []);
+    });
+  }
+});
+
+describe('replayed and reordered frames', () => {
+  it('a sealed file header sent twice is refused as tampering', async () => {
+    running = await startServer();
+    // The second header is replaced by a replay of the first (sealed under control counter 0, expected 1).
+    let first: Buffer | undefined;
+    const port = await viaProxy({
+      up: (f, n) => {
+        if (f.type !== FrameType.FileHeader) return f;
+        if (n === 0) first = f.body;
+        return n === 1 && first !== undefined ? { type: f.type, body: first } : f;
+      },
+    });
+    const src = tempDir();
+    writeFileSync(join(src, 'a'), 'a');
+    writeFileSync(join(src, 'b'), 'b');
+    await expect(sendPaths(port, [join(src, 'a'), join(src, 'b')])).rejects.toMatchObject({ code: 'TAMPERED' });
+    await until(() => (running?.errors.length ?? 0) > 0);
+    expect(running.errors[0]?.code).toBe('TAMPERED');
+  });
+});
+
+describe('a connection cut in the middle of a file', () => {
+  for (const cutAfter of [100, 600_000, 2_500_000]) {
+    it(`send, cut after ${cutAfter} bytes: network error (exit 5), nothing among received files, the next send resumes`, async () => {
+      running = await startServer();
+      const port = await viaProxy({ cutAfter });
       const src = tempDir();
       const data = pseudoRandomBytes(3_000_000, 5);
       writeFileSync(join(src, 'big.bin'), data);
@@ -107,37 +130,76 @@ describe('a connection cut in the middle of a file', () => {
       await until(() => inboxState(inbox).partial.every((p) => p.startsWith('.sft-partial/r-')));
       const state = inboxState(inbox);
       expect(state.received).toEqual([]);
-      // What the server kept (whole chunks only) is parked for a resume.
       const kept = state.partial.filter((p) => p.endsWith('.part')).map((p) => statSync(join(inbox, p)).size)[0] ?? 0;
       const result = await sendPaths(running.port, [join(src, 'big.bin')]);
-      expect(result.resumedBytes).toBe(Math.floor(kept / 65536) * 65536);
+      expect(result.resumedBytes).toBe(Math.floor(kept / CHUNK_SIZE) * CHUNK_SIZE);
       expect(result.sentBytes).toBe(data.length - result.resumedBytes);
       expect(readFileSync(join(inbox, 'big.bin')).equals(data)).toBe(true);
       expect(inboxState(inbox).partial).toEqual([]);
     });
   }
+
+  it('get, cut at 40 MiB of 64 MiB: the next get re-sends at most a few MiB', async () => {
+    running = await startServer();
+    const src = tempDir();
+    const data = pseudoRandomBytes(64 * 1024 * 1024, 6);
+    writeFileSync(join(src, 'big.bin'), data);
+    await sendPaths(running.port, [join(src, 'big.bin')]);
+    const port = await viaProxy({ cutAfter: 40 * 1024 * 1024, cutDown: true });
+    const down = tempDir();
+    await expect(client(port).get(['big.bin'], { dir: down })).rejects.toMatchObject({ exitCode: 5 });
+    expect(inboxState(down).received).toEqual([]);
+    const got = await client(running.port).get(['big.bin'], { dir: down });
+    const sent = 64 * 1024 * 1024 - (got.stored[0]?.resumedFrom ?? 0);
+    expect(readFileSync(join(down, 'big.bin')).equals(data)).toBe(true);
+    expect(sent).toBeLessThanOrEqual(26 * 1024 * 1024);
+    expect(got.stored[0]?.resumedFrom).toBeGreaterThanOrEqual(38 * 1024 * 1024);
+    expect(inboxState(down).partial).toEqual([]);
+  });
+
+  it('a chunk altered in transit keeps the verified prefix for a resume: a forged error cannot cost what a cut would not', async () => {
+    running = await startServer();
+    const port = await viaProxy({ up: flip(FrameType.Chunk, 100, 3) });
+    const src = tempDir();
+    const data = pseudoRandomBytes(CHUNK_SIZE * 6, 7);
+    writeFileSync(join(src, 'big.bin'), data);
+    await expect(sendPaths(port, [join(src, 'big.bin')])).rejects.toMatchObject({ code: 'TAMPERED' });
+    await until(() => inboxState((running as Running).inbox).partial.some((p) => p.endsWith('.part') && p.includes('/r-')));
+    const result = await sendPaths(running.port, [join(src, 'big.bin')]);
+    expect(result.resumedBytes).toBe(3 * CHUNK_SIZE);
+    expect(readFileSync(join(running.inbox, 'big.bin')).equals(data)).toBe(true);
+  });
 });
 
 describe('hostile names from a low-level client', () => {
-  const names = ['../x', '/etc/x', 'a/../../x', 'a\\..\\x', 'a\0b', 'CON', 'con.txt', 'a/LPT1', 'x'.repeat(300), '', '.', 'a//b', 'a/./b', '.sft-partial/x', 'tab\there', 'trailing.'];
+  const names = [
+    '../x', '/etc/x', 'a/../../x', 'a\\..\\x', 'a\0b', 'CON', 'con.txt', 'a/LPT1', 'x'.repeat(300), '', '.', 'a//b', 'a/./b',
+    '.sft-partial/x', '.SFT-PARTIAL/x', '.ſft-partial/x', 'tab\there', 'trailing.', 'bidi\u202etxt.exe', 'line\u2028break', 'esc\u001b[2J',
+  ];
   for (const name of names) {
     it(`${JSON.stringify(name.length > 40 ? `${name.slice(0, 10)}…(${name.length})` : name)} is refused and nothing is written`, async () => {
       running = await startServer();
-      const reply = await announceFile(running.port, name);
-      expect(reply.code).toBe('REFUSED');
+      const offer = await announceFile(running.port, name);
+      expect(offer).toMatchObject({ kind: OfferKind.Refused, code: 'REFUSED' });
       expect(inboxState(running.inbox)).toEqual({ received: [], partial: [] });
       expect(readdirSync(dirname(running.inbox))).toEqual(['inbox']);
       expect(existsSync('/etc/x')).toBe(false);
     });
   }
 
-  it('a symlink inside the inbox is never followed out of it', async () => {
+  it('a symlink inside the inbox is never followed out of it, by send or get', async () => {
     running = await startServer();
     const outside = tempDir('sft-outside-');
+    writeFileSync(join(outside, 'secret'), 'secret');
     symlinkSync(outside, join(running.inbox, 'link'));
+    symlinkSync(join(outside, 'secret'), join(running.inbox, 'file-link'));
     mkdirSync(join(running.inbox, 'real'));
-    const reply = await announceFile(running.port, 'link/x');
-    expect(reply.code).toBe('REFUSED');
-    expect(readdirSync(outside)).toEqual([]);
+    expect(await announceFile(running.port, 'link/x')).toMatchObject({ kind: OfferKind.Refused });
+    expect(readdirSync(outside)).toEqual(['secret']);
+    const down = tempDir();
+    const got = await client(running.port).get(['link/secret', 'file-link', 'link'], { dir: down });
+    expect(got.stored).toEqual([]);
+    expect(got.notices.map((n) => n.code).sort()).toEqual(['REFUSED', 'SKIPPED', 'SKIPPED']);
+    expect(readdirSync(down)).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHUNK_SIZE } from '../../src/crypto/stream.js';
+import { CHUNK_SIZE } from '../../src/protocol/frames.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { inboxState, startServer, tree, until, ITERATIONS } from './harness.js';
 
@@ -33,7 +33,7 @@ function makeTree(root: string, seed: number): string {
   mkdirSync(join(dir, 'sub'), { recursive: true });
   writeFileSync(join(dir, 'big1.bin'), pseudoRandomBytes(3 * 1024 * 1024 + seed * 1000, seed));
   writeFileSync(join(dir, 'sub/big2.bin'), pseudoRandomBytes(5 * 1024 * 1024 + 7, seed + 100));
-  writeFileSync(join(dir, 'big3.bin'), pseudoRandomBytes(2 * CHUNK_SIZE * 16, seed + 200));
+  writeFileSync(join(dir, 'big3.bin'), pseudoRandomBytes(2 * CHUNK_SIZE * 4, seed + 200));
   writeFileSync(join(dir, 'a.txt'), pseudoRandomBytes(10_000, seed + 300));
   writeFileSync(join(dir, 'empty'), '');
   writeFileSync(join(dir, 'sub/c.bin'), pseudoRandomBytes(CHUNK_SIZE, seed + 400));
@@ -58,7 +58,7 @@ function held(inbox: string, prefix: string): { bytes: number; partials: number 
 
 /** Runs the send to completion and checks the tree and the bytes re-sent. */
 async function resumeAndCheck(port: number, inbox: string, src: string, seed: number, before: { bytes: number; partials: number }) {
-  const second = run(['send', src, '--to', `127.0.0.1:${port}`, '--iterations', String(ITERATIONS), '--json']);
+  const second = run(['send', src, '--to', `127.0.0.1:${port}`, '--json']);
   expect(await second.exit, `seed ${seed}`).toBe(0);
   const done = JSON.parse(second.lines.at(-1) as string) as { bytes: number; sentBytes: number; resumedBytes: number };
   const expected = Object.fromEntries(Object.entries(tree(src)).map(([k, v]) => [`t${seed}/${k}`, v]));
@@ -80,7 +80,7 @@ describe('resume after SIGKILL', () => {
     try {
       for (let seed = 1; seed <= SEEDS; seed++) {
         const src = makeTree(root, seed);
-        const first = run(['send', src, '--to', `127.0.0.1:${server.port}`, '--iterations', String(ITERATIONS), '--json']);
+        const first = run(['send', src, '--to', `127.0.0.1:${server.port}`, '--json']);
         await new Promise((r) => setTimeout(r, 150 + ((seed * 7919) % 450)));
         first.child.kill('SIGKILL');
         await first.exit;
@@ -101,10 +101,11 @@ describe('resume after SIGKILL', () => {
   it(`the server killed and restarted at random points (${SEEDS} seeds)`, async () => {
     const root = tempDir();
     const inbox = join(root, 'inbox');
-    const serve = (port: number) => run(['serve', '--port', String(port), '--workers', '1', '--dir', inbox, '--min-iterations', String(ITERATIONS), '--json']);
+    const serve = (port: number) => run(['serve', '--port', String(port), '--workers', '1', '--dir', inbox, '--iterations', String(ITERATIONS), '--json']);
     const listening = async (s: ReturnType<typeof serve>) => {
-      await until(() => s.lines.length > 0, 10_000);
-      return (JSON.parse(s.lines[0] as string) as { port: number }).port;
+      const event = () => s.lines.map((l) => JSON.parse(l) as { event: string; port: number }).find((e) => e.event === 'listening');
+      await until(() => event() !== undefined, 10_000);
+      return (event() as { port: number }).port;
     };
     let server = serve(0);
     const port = await listening(server);
@@ -112,7 +113,7 @@ describe('resume after SIGKILL', () => {
     try {
       for (let seed = 1; seed <= SEEDS; seed++) {
         const src = makeTree(root, seed);
-        const first = run(['send', src, '--to', `127.0.0.1:${port}`, '--iterations', String(ITERATIONS), '--json']);
+        const first = run(['send', src, '--to', `127.0.0.1:${port}`, '--json']);
         await new Promise((r) => setTimeout(r, 150 + ((seed * 7919) % 450)));
         server.child.kill('SIGKILL');
         await server.exit;

@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SecureClient } from '../../src/index.js';
-import { pseudoRandomBytes, SIZES, tempDir } from '../helpers.js';
+import { CHUNK_SIZE } from '../../src/protocol/frames.js';
+import { setMtime } from '../../src/transfer/store.js';
+import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { client, inboxState, sendPaths, startServer, tree, until, type Running } from './harness.js';
 
 let running: Running | undefined;
@@ -14,53 +16,90 @@ afterEach(async () => {
 });
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE + 1];
 
-describe('transfer over loopback TCP', () => {
-  for (const suite of ['aes-256-gcm', 'chacha20-poly1305', 'fernet'] as const) {
-    it(`${suite}: boundary sizes, a multi-MB file and a directory tree arrive identical, with matching receipts`, async () => {
+/** A source tree with every boundary size, a multi-MB file and an empty directory; returns its files' hashes. */
+function makeTree(src: string): Record<string, string> {
+  const root = join(src, 'tree');
+  mkdirSync(join(root, 'deep/er'), { recursive: true });
+  mkdirSync(join(root, 'empty'));
+  const expected: Record<string, string> = {};
+  for (const size of [...SIZES, 5 * 1024 * 1024 + 7]) {
+    const data = pseudoRandomBytes(size, size + 1);
+    const path = size % 2 === 0 ? `tree/s${size}` : `tree/deep/er/s${size}`;
+    writeFileSync(join(src, path), data);
+    expected[path] = sha(data);
+  }
+  return expected;
+}
+
+describe('transfer over loopback TCP, both directions', () => {
+  for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+    it(`${suite}: boundary sizes, a multi-MB file, an empty directory arrive identical by send and by get`, async () => {
       running = await startServer();
       const src = tempDir();
-      const root = join(src, 'tree');
-      mkdirSync(join(root, 'deep/er'), { recursive: true });
-      const expected: Record<string, string> = {};
-      for (const size of [...SIZES, 5 * 1024 * 1024 + 7]) {
-        const data = pseudoRandomBytes(size, size + 1);
-        const path = size % 2 === 0 ? `tree/s${size}` : `tree/deep/er/s${size}`;
-        writeFileSync(join(src, path), data);
-        expected[path] = sha(data);
-      }
-      const result = await sendPaths(running.port, [root], { suites: [suite] });
-      expect(result.suite).toBe(suite);
-      expect(result.files.map((f) => f.storedPath).sort()).toEqual(Object.keys(expected).sort());
-      for (const d of result.files) expect(d.sha256).toBe(expected[d.path]);
+      const expected = makeTree(src);
+      const sent = await sendPaths(running.port, [join(src, 'tree')], { suites: [suite] });
+      expect(sent.suite).toBe(suite);
+      const files = sent.delivered.filter((d) => d.kind === 'file');
+      expect(files.map((f) => f.storedPath).sort()).toEqual(Object.keys(expected).sort());
+      for (const d of files) expect(d.sha256).toBe(expected[d.path]);
       expect(tree(running.inbox)).toEqual(expected);
+      expect(statSync(join(running.inbox, 'tree/empty')).isDirectory()).toBe(true);
+
+      const down = tempDir();
+      const got = await client(running.port, { suites: [suite] }).get(['tree'], { dir: down });
+      expect(got.stored.filter((s) => s.kind === 'file').length).toBe(Object.keys(expected).length);
+      expect(tree(down)).toEqual(expected);
+      expect(statSync(join(down, 'tree/empty')).isDirectory()).toBe(true);
     });
   }
 
-  it('the default suite is ChaCha20-Poly1305 and a single named file arrives under its base name', async () => {
+  it('the default suite is AES-256-GCM and a single named file arrives under its base name', async () => {
     running = await startServer();
     const src = tempDir();
     writeFileSync(join(src, 'one.txt'), 'x');
     const result = await sendPaths(running.port, [join(src, 'one.txt')]);
-    expect(result.suite).toBe('chacha20-poly1305');
+    expect(result.suite).toBe('aes-256-gcm');
     expect(readFileSync(join(running.inbox, 'one.txt'), 'utf8')).toBe('x');
   });
 
-  it('never overwrites silently: a taken name gets a unique one, reported in the receipt; --overwrite replaces', async () => {
+  it('never overwrites silently; a file sent again is recognised under its renamed name; --overwrite replaces', async () => {
     running = await startServer();
     const src = tempDir();
     writeFileSync(join(src, 'report.pdf'), 'v1');
     await sendPaths(running.port, [join(src, 'report.pdf')]);
     writeFileSync(join(src, 'report.pdf'), 'v2');
     const second = await sendPaths(running.port, [join(src, 'report.pdf')]);
-    expect(second.files[0]?.storedPath).toBe('report (1).pdf');
+    expect(second.delivered[0]?.storedPath).toBe('report (1).pdf');
+    // Reruns do not pile up copies: the same v2 is recognised as "report (1).pdf" and not sent again.
+    for (let i = 0; i < 3; i++) {
+      const again = await sendPaths(running.port, [join(src, 'report.pdf')]);
+      expect(again.delivered[0]).toMatchObject({ storedPath: 'report (1).pdf', skipped: true });
+      expect(again.sentBytes).toBe(0);
+    }
+    expect(inboxState(running.inbox).received).toEqual(['report (1).pdf', 'report.pdf']);
     expect(readFileSync(join(running.inbox, 'report.pdf'), 'utf8')).toBe('v1');
-    expect(readFileSync(join(running.inbox, 'report (1).pdf'), 'utf8')).toBe('v2');
     await running.close();
     running = await startServer({ dir: running.inbox, overwrite: true });
+    writeFileSync(join(src, 'report.pdf'), 'v3');
     const third = await sendPaths(running.port, [join(src, 'report.pdf')]);
-    expect(third.files[0]?.storedPath).toBe('report.pdf');
-    expect(readFileSync(join(running.inbox, 'report.pdf'), 'utf8')).toBe('v2');
+    expect(third.delivered[0]?.storedPath).toBe('report.pdf');
+    expect(readFileSync(join(running.inbox, 'report.pdf'), 'utf8')).toBe('v3');
+  });
+
+  it('alternative names stay within 255 bytes: a second version of a 255-byte name is stored', async () => {
+    running = await startServer();
+    const src = tempDir();
+    const name = `${'n'.repeat(251)}.txt`;
+    writeFileSync(join(src, name), 'v1');
+    await sendPaths(running.port, [join(src, name)]);
+    writeFileSync(join(src, name), 'v2');
+    const second = await sendPaths(running.port, [join(src, name)]);
+    const stored = second.delivered[0]?.storedPath ?? '';
+    expect(Buffer.byteLength(stored)).toBeLessThanOrEqual(255);
+    expect(stored.endsWith(' (1).txt')).toBe(true);
+    expect(readFileSync(join(running.inbox, stored), 'utf8')).toBe('v2');
   });
 
   it('a wrong password fails on both sides as authentication failed, and nothing is stored', async () => {
@@ -73,23 +112,59 @@ describe('transfer over loopback TCP', () => {
     expect(inboxState(running.inbox)).toEqual({ received: [], partial: [] });
   });
 
-  it('refuses iteration counts outside its bounds', async () => {
-    running = await startServer({ minIterations: 5000, maxIterations: 10_000 });
-    const src = tempDir();
-    writeFileSync(join(src, 'f'), 'x');
-    await expect(sendPaths(running.port, [join(src, 'f')], { iterations: 1000 })).rejects.toMatchObject({ code: 'REFUSED' });
-    await expect(sendPaths(running.port, [join(src, 'f')], { iterations: 20_000 })).rejects.toMatchObject({ code: 'REFUSED' });
-    await sendPaths(running.port, [join(src, 'f')], { iterations: 5000 });
-  });
-
-  it('enforces the file size and file count limits', async () => {
-    running = await startServer({ maxFileSize: 1000, maxFiles: 2 });
+  it('a file over the size limit is refused alone, the rest delivered; too many entries end the session', async () => {
+    running = await startServer({ maxFileSize: 1000, maxFiles: 3 });
     const src = tempDir();
     writeFileSync(join(src, 'big'), Buffer.alloc(1001));
     for (const n of ['a', 'b', 'c']) writeFileSync(join(src, n), n);
-    await expect(sendPaths(running.port, [join(src, 'big')])).rejects.toMatchObject({ code: 'REFUSED' });
-    await expect(sendPaths(running.port, ['a', 'b', 'c'].map((n) => join(src, n)))).rejects.toMatchObject({ code: 'REFUSED' });
+    const result = await sendPaths(running.port, ['big', 'a'].map((n) => join(src, n)));
+    expect(result.refused).toEqual([expect.objectContaining({ path: 'big', code: 'REFUSED' })]);
+    expect(result.delivered.map((d) => d.path)).toEqual(['a']);
+    await expect(sendPaths(running.port, ['a', 'b', 'c', 'big'].map((n) => join(src, n)))).rejects.toMatchObject({ code: 'REFUSED' });
     expect(inboxState(running.inbox).partial).toEqual([]);
+  });
+
+  it('a name the server refuses (CON) is skipped with its reason; the rest of the tree is delivered', async () => {
+    running = await startServer();
+    const src = tempDir();
+    mkdirSync(join(src, 'mixed'));
+    writeFileSync(join(src, 'mixed/CON'), 'x');
+    writeFileSync(join(src, 'mixed/ok.txt'), 'fine');
+    const result = await sendPaths(running.port, [join(src, 'mixed')]);
+    expect(result.refused).toEqual([expect.objectContaining({ path: 'mixed/CON', code: 'REFUSED', message: expect.stringMatching(/Windows device name/) })]);
+    expect(readFileSync(join(running.inbox, 'mixed/ok.txt'), 'utf8')).toBe('fine');
+  });
+
+  it('--into sends under a remote directory; modification times arrive to the microsecond', async () => {
+    running = await startServer();
+    const src = tempDir();
+    writeFileSync(join(src, 'f'), 'x');
+    setMtime(join(src, 'f'), 1_700_000_000_001_000_000n);
+    const result = await sendPaths(running.port, [join(src, 'f')], {}, 'a/b');
+    expect(result.delivered[0]?.storedPath).toBe('f');
+    const stored = statSync(join(running.inbox, 'a/b/f'), { bigint: true });
+    expect(stored.mtimeNs).toBe(statSync(join(src, 'f'), { bigint: true }).mtimeNs / 1000n * 1000n);
+    expect(stored.mtimeNs).toBe(1_700_000_000_001_000_000n);
+  });
+
+  it('get: a missing path is a notice, the rest arrives; ls lists; rm is refused in shared-password mode', async () => {
+    running = await startServer();
+    const src = tempDir();
+    writeFileSync(join(src, 'here.txt'), 'here');
+    await sendPaths(running.port, [join(src, 'here.txt')]);
+    const down = tempDir();
+    const got = await client(running.port).get(['here.txt', 'missing.txt'], { dir: down });
+    expect(got.stored.map((s) => s.path)).toEqual(['here.txt']);
+    expect(got.notices).toEqual([expect.objectContaining({ code: 'NOT_FOUND', path: 'missing.txt' })]);
+    expect(await client(running.port).list('')).toEqual([expect.objectContaining({ name: 'here.txt', type: 'file', size: 4 })]);
+    await expect(client(running.port).remove(['here.txt'])).rejects.toMatchObject({ code: 'REFUSED' });
+    expect(existsSync(join(running.inbox, 'here.txt'))).toBe(true);
+  });
+
+  it('get and ls are refused without --allow-get', async () => {
+    running = await startServer({ allowGet: false });
+    await expect(client(running.port).list('')).rejects.toMatchObject({ code: 'REFUSED', message: expect.stringMatching(/allow-get/) });
+    await expect(client(running.port).get(['x'], { dir: tempDir() })).rejects.toMatchObject({ code: 'REFUSED' });
   });
 
   it('16 concurrent clients, every file verified', async () => {
@@ -102,22 +177,22 @@ describe('transfer over loopback TCP', () => {
       return { name: `c${i}.bin`, sha: sha(data) };
     });
     const results = await Promise.all(jobs.map((j) => sendPaths(port, [join(src, j.name)])));
-    for (const [i, r] of results.entries()) expect(r.files[0]?.sha256).toBe(jobs[i]?.sha);
+    for (const [i, r] of results.entries()) expect(r.delivered[0]?.sha256).toBe(jobs[i]?.sha);
     expect(tree(running.inbox)).toEqual(Object.fromEntries(jobs.map((j) => [j.name, j.sha])));
   });
 
-  it('stalled and slow connections do not hold up another client; the handshake timeout drops them', async () => {
+  it('stalled connections do not hold up another client; the handshake timeout drops them', async () => {
     running = await startServer({ handshakeTimeout: 1500 });
     const port = running.port;
     const stalled = await Promise.all(Array.from({ length: 5 }, () => new Promise<Socket>((resolve) => {
       const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
       s.on('error', () => undefined);
     })));
-    stalled[0]?.write(Buffer.from([0, 0, 0, 50, 1, 1, 2])); // half a client hello, then nothing
+    stalled[0]?.write(Buffer.from([0, 0, 0, 50, 2, 1, 2])); // half a client hello, then nothing
     const src = tempDir();
     writeFileSync(join(src, 'f'), pseudoRandomBytes(2_000_000, 8));
-    const result = await sendPaths(port, [join(src, 'f')]);
-    expect(result.files).toHaveLength(1);
+    const result = await sendPaths(port, [join(src, 'f')], { localAddress: '127.0.0.2' });
+    expect(result.delivered).toHaveLength(1);
     await until(() => (running?.errors.filter((e) => e.code === 'TIMEOUT').length ?? 0) === 5, 5000);
     for (const s of stalled) s.destroy();
   });
@@ -128,33 +203,105 @@ describe('transfer over loopback TCP', () => {
     writeFileSync(join(src, 'big'), pseudoRandomBytes(30_000_000, 9));
     let closing: Promise<void> | undefined;
     const server = running;
-    const sending = sendPaths(running.port, [join(src, 'big')], {
+    const result = await sendPaths(running.port, [join(src, 'big')], {
       onProgress: (p) => {
         if (closing === undefined && p.done > 5_000_000) closing = server.server.close(20_000);
       },
     });
-    const result = await sending;
-    expect(result.files[0]?.size).toBe(30_000_000);
+    expect(result.delivered[0]?.size).toBe(30_000_000);
     expect(closing).toBeDefined();
     await closing;
     await expect(sendPaths(server.port, [join(src, 'big')])).rejects.toMatchObject({ code: 'NETWORK' });
     running = undefined;
   });
 
-  it('a connection refused or a server gone is a network error (exit 5)', async () => {
+  it('a connection refused is a network error (exit 5) that says so', async () => {
     running = await startServer();
     const port = running.port;
     await running.close();
     running = undefined;
     const src = tempDir();
     writeFileSync(join(src, 'f'), 'x');
-    await expect(sendPaths(port, [join(src, 'f')])).rejects.toMatchObject({ code: 'NETWORK', exitCode: 5 });
+    await expect(sendPaths(port, [join(src, 'f')])).rejects.toMatchObject({ code: 'NETWORK', exitCode: 5, message: expect.stringMatching(/refused/) });
   });
 
-  it('collect refuses names the server would refuse, before connecting', async () => {
+  it('a peer that does not speak sft is recognised at once: an HTTP server, a silent server', async () => {
+    const http = createServer((s) => s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    const silent = createServer(() => undefined);
+    const ports = await Promise.all([http, silent].map((server) => new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)))));
+    try {
+      const started = Date.now();
+      // A server that waits for a request (HTTP) or says nothing: no greeting, named as such after the timeout.
+      for (const port of ports) {
+        await expect(client(port, { greetingTimeout: 1000 }).list('')).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/no sft greeting .* within 1 s/) });
+      }
+      expect(Date.now() - started).toBeLessThan(4000);
+      // An HTTP server that speaks first.
+      const banner = createServer((s) => s.end('HTTP/1.0 200 OK\r\n\r\n'));
+      const port = await new Promise<number>((r) => banner.listen(0, '127.0.0.1', () => r((banner.address() as { port: number }).port)));
+      await expect(client(port).list('')).rejects.toMatchObject({ message: expect.stringMatching(/an HTTP server, not an sft server/) });
+      banner.close();
+    } finally {
+      http.close();
+      silent.close();
+    }
+  });
+
+  it('IPv6: a server on ::1 is reached as [::1]', async () => {
+    running = await startServer({ host: '::1' });
     const src = tempDir();
-    writeFileSync(join(src, 'CON'), 'x');
-    await expect(SecureClient.collect([join(src, 'CON')])).rejects.toMatchObject({ code: 'REFUSED' });
-    expect(client).toBeDefined();
+    writeFileSync(join(src, 'v6'), 'six');
+    const result = await client(running.port, { host: '::1' }).send([{ source: join(src, 'v6'), path: 'v6', kind: 'file', size: 3, mode: 0o644, mtimeNs: 0n }]);
+    expect(result.delivered).toHaveLength(1);
+  });
+});
+
+function canChattr(dir: string): boolean {
+  try {
+    execFileSync('chattr', ['+i', dir], { stdio: 'ignore' });
+    execFileSync('chattr', ['-i', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('a verified file that cannot be placed', () => {
+  it('a path too long for the receiving directory is refused on its header, at once', async () => {
+    // The inbox's own path is ~280 bytes, so a 3,822-byte relative path fits the sender's file system, not the inbox.
+    running = await startServer({ dir: join(tempDir(), 'i'.repeat(255)) });
+    const src = tempDir();
+    const deep = join(src, 'x');
+    let path = deep;
+    for (let i = 0; i < 19; i++) path = join(path, 'd'.repeat(200));
+    mkdirSync(path, { recursive: true });
+    writeFileSync(join(path, 'f'), 'x');
+    writeFileSync(join(deep, 'ok'), 'ok');
+    const result = await sendPaths(running.port, [deep]);
+    // The deepest directory and the file in it are refused on their headers; the rest is delivered.
+    expect(result.refused.length).toBeGreaterThan(0);
+    for (const r of result.refused) expect(r.message).toMatch(/too long for the receiving directory/);
+    expect(result.refused.map((r) => r.path)).toContain(`x/${Array(19).fill('d'.repeat(200)).join('/')}/f`);
+    expect(result.delivered.map((d) => d.path)).toContain('x/ok');
+  });
+
+  const probe = tempDir();
+  it.skipIf(!canChattr(probe))('an immutable directory: a failed receipt at once on both sides, later files still stored', async () => {
+    running = await startServer();
+    const inbox = running.inbox;
+    mkdirSync(join(inbox, 'locked'));
+    execFileSync('chattr', ['+i', join(inbox, 'locked')]);
+    try {
+      const src = tempDir();
+      mkdirSync(join(src, 'locked'));
+      writeFileSync(join(src, 'locked/a'), 'a');
+      writeFileSync(join(src, 'later'), 'later');
+      const result = await sendPaths(running.port, [join(src, 'locked'), join(src, 'later')]);
+      expect(result.failed).toEqual([expect.objectContaining({ path: 'locked/a', code: 'IO', message: expect.stringMatching(/cannot store locked\/a/) })]);
+      expect(readFileSync(join(inbox, 'later'), 'utf8')).toBe('later');
+      expect(inboxState(inbox).partial).toEqual([]);
+    } finally {
+      execFileSync('chattr', ['-i', join(inbox, 'locked')]);
+    }
   });
 });

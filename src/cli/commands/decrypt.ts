@@ -23,7 +23,7 @@ export function decryptCommand(program: Command, ctx: Context): void {
       const { out } = ctx;
       const output = options.output ?? defaultOutput(file);
       const secret = await password(ctx, options, false);
-      const bar = out.bar(file, 0);
+      const bar = out.bar(file);
       const result = await SecureFileTransfer.decryptFile(file, output, {
         password: secret,
         overwrite: options.force === true,

@@ -24,7 +24,7 @@ export function encryptCommand(program: Command, ctx: Context): void {
       const strength = await passwordStrength(secret);
       if (strength.score < 3) out.warn(`weak password (strength ${strength.score}/4). ${strength.advice}`.trim());
       const output = options.output ?? `${file}.${options.format}`;
-      const bar = out.bar(file, 0);
+      const bar = out.bar(file);
       const result = await SecureFileTransfer.encryptFile(file, output, {
         password: secret,
         format: options.format,

@@ -1,0 +1,121 @@
+/**
+ * An authenticated session over a connection: control frames sealed and opened in order, content frames passed
+ * through, and the peer's (sealed) errors turned into local ones.
+ */
+import { AuthError, IntegrityError, NetworkError, SftError } from '../errors.js';
+import { FrameType, SESSION_FRAMES, type Frame } from '../protocol/frames.js';
+import { ControlChannel } from '../protocol/channel.js';
+import { fileKey, type SessionKeys } from '../protocol/handshake.js';
+import { decodeError, encodeError } from '../protocol/messages.js';
+import { printable } from '../util/text.js';
+import type { Connection } from './connection.js';
+
+export type Role = 'client' | 'server';
+export type Direction = 'c2s' | 's2c';
+
+const CONTENT = new Set<FrameType>([FrameType.Chunk, FrameType.FinalChunk]);
+
+export class Session {
+  readonly #control: ControlChannel;
+
+  constructor(
+    readonly conn: Connection,
+    readonly keys: SessionKeys,
+    readonly role: Role,
+  ) {
+    const [send, receive] = role === 'client' ? [keys.clientToServer, keys.serverToClient] : [keys.serverToClient, keys.clientToServer];
+    this.#control = new ControlChannel(keys.suite, send, receive);
+    conn.authenticated(SESSION_FRAMES);
+  }
+
+  /** The direction this side sends in. */
+  get outgoing(): Direction {
+    return this.role === 'client' ? 'c2s' : 's2c';
+  }
+
+  get incoming(): Direction {
+    return this.role === 'client' ? 's2c' : 'c2s';
+  }
+
+  /** Seals and sends a control frame; false when the caller should await drained(). */
+  send(type: FrameType, body: Buffer): boolean {
+    return this.conn.send(type, [this.#control.seal(type, body)]);
+  }
+
+  /** Sends a content frame (already sealed under a file key). */
+  sendContent(type: FrameType, pieces: readonly Buffer[]): boolean {
+    return this.conn.send(type, pieces);
+  }
+
+  drained(): Promise<void> {
+    return this.conn.drained();
+  }
+
+  /**
+   * The next frame: a control frame comes back opened (its body is the plaintext), a content frame as it is.
+   * @throws the peer's error (sealed, so authentic), NetworkError at end of stream, IntegrityError TAMPERED.
+   */
+  async next(what: string): Promise<Frame> {
+    const frame = await this.conn.expect(what);
+    if (CONTENT.has(frame.type)) return frame;
+    if (frame.type === FrameType.Error) throw unauthenticatedError(frame.body);
+    const body = this.#control.open(frame.type, frame.body);
+    if (frame.type === FrameType.SealedError) throw peerError(body, this.role === 'client' ? 'the server' : 'the client');
+    return { type: frame.type, body };
+  }
+
+  /** Tells the peer why the session ends (sealed), then closes. */
+  async fail(error: SftError): Promise<void> {
+    if (!this.conn.socket.destroyed) {
+      this.send(FrameType.SealedError, encodeError({ code: error.code, message: error.message }));
+      await this.conn.end();
+    }
+  }
+
+  fileKey(direction: Direction, index: number): Buffer {
+    return fileKey(this.keys, direction, index);
+  }
+}
+
+/**
+ * An unsealed Error after the handshake: the peer could not verify this side's finish, or anyone on the path wrote
+ * it. Either way it proves nothing, so it ends the session as a cut connection would (partials are kept).
+ */
+function unauthenticatedError(body: Buffer): NetworkError {
+  const { code } = decodeError(body);
+  const why = code === 'AUTH_FAILED' ? 'the peer could not verify the handshake (altered on the way?)' : `code ${printable(code, 32)}`;
+  return new NetworkError('NETWORK', `the connection was ended by an unauthenticated error: ${why}`);
+}
+
+/** An authenticated Error from the peer becomes the error of the same family, its text made printable. */
+export function peerError(body: Buffer, peer: string): SftError {
+  const { code, message } = decodeError(body);
+  const text = `${peer} reported: ${printable(message)}`;
+  switch (code) {
+    case 'AUTH_FAILED':
+      return new AuthError(text);
+    case 'TAMPERED':
+    case 'TRUNCATED':
+    case 'MALFORMED':
+    case 'HASH_MISMATCH':
+    case 'UNSUPPORTED':
+      return new IntegrityError(code, text);
+    case 'TIMEOUT':
+    case 'NETWORK':
+      return new NetworkError(code, text);
+    case 'REFUSED':
+    case 'IO':
+      return new SftError(code, text);
+    default:
+      return new SftError('IO', text);
+  }
+}
+
+/** Anything thrown, as an SftError (errno codes in words). */
+export function asSftError(error: unknown): SftError {
+  if (error instanceof SftError) return error;
+  const e = error as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return new SftError('IO', 'no space left on the device');
+  if (e?.code === 'EDQUOT') return new SftError('IO', 'disk quota exceeded');
+  return new SftError(e?.code ? 'IO' : 'INTERNAL', e?.code ? `${e.syscall ?? 'file system'} failed: ${e.code}` : String(e?.message ?? error));
+}
