@@ -156,4 +156,27 @@ export async function transcripts(recordedOpaque) {
   return { inputs, password: await passwordSession(), accounts: await accountsSession(recordedOpaque) };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await transcripts(), null, 1));
+if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] !== '--markdown') console.log(JSON.stringify(await transcripts(), null, 1));
+
+/** docs/PROTOCOL.md §9 from a transcripts object (`node scripts/transcript.js --markdown < test/vectors/sft-transcripts.json`). */
+export function markdown(t) {
+  const wrap = (h) => h.match(/.{1,96}/g).map((line) => `    ${line}`).join('\n');
+  const out = [];
+  for (const [n, name, title] of [[1, 'password', 'Session 1: shared password, `sft send hello.txt`'], [2, 'accounts', 'Session 2: account `alice`, `sft get hello.txt`']]) {
+    const s = t[name];
+    out.push(`### 9.${n} ${title}\n`);
+    if (name === 'accounts') out.push('OPAQUE draws its own randomness: the recorded material (server setup, registration record, both login steps) is in `test/vectors/sft-transcripts.json` under `accounts.opaque`; given back to the code it reproduces every byte below.\n');
+    out.push('```', ...Object.entries(s.values).map(([k, v]) => `${k.padEnd(22)} ${v.match(/.{1,96}/g).join(`\n${' '.repeat(23)}`)}`), '```\n');
+    for (const [direction, label] of [['clientToServer', 'client → server'], ['serverToClient', 'server → client']]) {
+      out.push(`Frames ${label}, in the order written:\n`, '```');
+      for (const f of s[direction]) out.push(`${f.frame} (${f.hex.length / 2} bytes)`, wrap(f.hex));
+      out.push('```\n');
+    }
+  }
+  return out.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] === '--markdown') {
+  const { readFileSync } = await import('node:fs');
+  console.log(markdown(JSON.parse(readFileSync(0, 'utf8'))));
+}

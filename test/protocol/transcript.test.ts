@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType } from '../../src/protocol/frames.js';
 import { ContentOpener, ControlChannel } from '../../src/protocol/channel.js';
@@ -19,6 +20,14 @@ describe('worked sessions (docs/PROTOCOL.md §9)', () => {
   it('the real code, given the same fixed randomness (and the recorded OPAQUE material), writes the same bytes', async () => {
     const again = (await (transcripts as (opaque: Record<string, string>) => Promise<Transcripts>)(expected.accounts.opaque)) as Transcripts;
     expect(again).toEqual(expected);
+  });
+
+  it('docs/PROTOCOL.md §9 shows exactly these sessions', () => {
+    const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8').replace(/\s+/g, '');
+    for (const session of [expected.password, expected.accounts]) {
+      for (const frame of [...session.clientToServer, ...session.serverToClient]) expect(doc.includes(frame.hex)).toBe(true);
+      for (const value of Object.values(session.values)) expect(doc.includes(value)).toBe(true);
+    }
   });
 
   it('session 1 reads back with the decoders: greeting, hello, and every sealed frame in counter order', () => {
