@@ -173,7 +173,7 @@ async function transferBench() {
   const inbox = join(work, 'inbox');
   const server = await startSftServer(inbox);
   const sends = {};
-  for (const suite of ['aes-256-gcm', 'chacha20-poly1305', 'fernet']) {
+  for (const suite of ['aes-256-gcm', 'chacha20-poly1305']) {
     // The inbox is emptied before each run: a file already there would be skipped, not sent.
     sends[suite] = measure(['node', sft, 'send', '--json', input, '--to', `127.0.0.1:${server.port}`, '--suite', suite], { repeat: REPEAT, before: () => empty(inbox) });
     report(`sft send (${suite})`, size, sends[suite]);
