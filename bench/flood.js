@@ -80,7 +80,10 @@ async function floodOne(port, localAddress, mode, hello) {
     let answered = false;
     socket.removeAllListeners('data');
     socket.on('data', () => {
-      if (!answered) (answered = true), socket.destroy(), resolve();
+      if (answered) return;
+      answered = true;
+      socket.destroy();
+      resolve();
     });
     socket.on('close', resolve);
     socket.write(encodeFrame(FrameType.ClientHello, body));

@@ -24,6 +24,8 @@ export async function readPassword(source: PasswordSource): Promise<string> {
     password = text.split(/\r?\n/)[0] ?? '';
   } else if (source.env.SFT_PASSWORD !== undefined) {
     password = source.env.SFT_PASSWORD;
+    // Not passed on to any process this one starts (sft serve forks its workers with an explicit environment too).
+    delete source.env.SFT_PASSWORD;
   } else if (source.stdin.isTTY) {
     password = await prompt('Password: ', source);
     if (source.confirm && (await prompt('Repeat password: ', source)) !== password) throw new UsageError('passwords do not match');

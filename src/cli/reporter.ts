@@ -1,19 +1,64 @@
-import cliProgress from 'cli-progress';
 import { printable } from '../util/text.js';
 
 /** A progress display: one bar for the whole operation, the current file beside it, finished files above it. */
 export interface Progress {
   update(done: number, total: number, current: string): void;
-  /** A line printed above the bar (a delivered file, a warning). */
-  log(line: string): void;
 }
 
-/** Where the CLI reports: a progress bar on a TTY, one JSON object per line with --json, short lines otherwise. */
+/** Redraws at most this often; lines above the bar are printed at once. */
+const REDRAW_MS = 100;
+const CLEAR_LINE = '\r\x1b[2K';
+
+/**
+ * One status line at the bottom of the terminal, as rsync's --info=progress2: `label |█████░░░| 42% done/total
+ * speed current-file`, cut to the terminal's width so it never wraps; lines logged while it is shown are printed
+ * above it. Written here rather than taken from a progress-bar package: it is 40 lines, and it must not install
+ * signal handlers or keep timers alive behind the CLI's back.
+ */
+class StatusLine implements Progress {
+  #line = '';
+  #drawnAt = 0;
+  readonly #started = Date.now();
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly label: string,
+  ) {}
+
+  update(done: number, total: number, current: string): void {
+    const seconds = (Date.now() - this.#started) / 1000;
+    const fraction = total > 0 ? Math.min(1, done / total) : 1;
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const speed = seconds > 0 ? `${formatBytes(done / seconds)}/s` : '';
+    const text = ` ${this.label} |${'█'.repeat(filled)}${'░'.repeat(width - filled)}| ${Math.floor(fraction * 100)}% ${formatBytes(done)}/${formatBytes(total)} ${speed} ${printable(current, 60)}`;
+    this.#line = text.slice(0, Math.max(20, (this.stream.columns ?? 80) - 1));
+    if (Date.now() - this.#drawnAt >= REDRAW_MS || fraction === 1) this.#draw();
+  }
+
+  log(line: string): void {
+    this.stream.write(`${CLEAR_LINE}${line}\n`);
+    this.#draw();
+  }
+
+  #draw(): void {
+    this.#drawnAt = Date.now();
+    if (this.#line !== '') this.stream.write(`${CLEAR_LINE}${this.#line}`);
+  }
+
+  /** Leaves the final state of the bar on its own line. */
+  stop(): void {
+    if (this.#line !== '') this.stream.write(`${CLEAR_LINE}${this.#line}\n`);
+    this.#line = '';
+  }
+}
+
+/** Where the CLI reports: a status line on a TTY, one JSON object per line with --json, short lines otherwise. */
 export class Reporter {
   readonly json: boolean;
   readonly #stdout: NodeJS.WriteStream;
   readonly #stderr: NodeJS.WriteStream;
-  #bars: cliProgress.MultiBar | undefined;
+  #status: StatusLine | undefined;
 
   constructor(options: { json: boolean; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream }) {
     this.json = options.json;
@@ -21,29 +66,16 @@ export class Reporter {
     this.#stderr = options.stderr;
   }
 
-  /** True when bars should be drawn: an interactive stderr and no --json. */
+  /** True when a status line should be drawn: an interactive stderr and no --json. */
   get interactive(): boolean {
     return !this.json && this.#stderr.isTTY === true;
   }
 
-  /** A progress display (undefined off a TTY or with --json), as rsync's --info=progress2: one total bar. */
+  /** A progress display (undefined off a TTY or with --json). */
   progress(label: string): Progress | undefined {
     if (!this.interactive) return undefined;
-    const bars = new cliProgress.MultiBar(
-      { stream: this.#stderr, format: ' {label} |{bar}| {percentage}% {done}/{size} {speed} {current}', hideCursor: true, clearOnComplete: false, etaBuffer: 50 },
-      cliProgress.Presets.shades_classic,
-    );
-    this.#bars = bars;
-    const started = Date.now();
-    const bar = bars.create(0, 0, { label, done: '', size: '', speed: '', current: '' });
-    return {
-      update: (done, total, current) => {
-        const seconds = (Date.now() - started) / 1000;
-        bar.setTotal(total);
-        bar.update(done, { done: formatBytes(done), size: formatBytes(total), speed: seconds > 0 ? `${formatBytes(done / seconds)}/s` : '', current: printable(current, 40) });
-      },
-      log: (line) => bars.log(`${line}\n`),
-    };
+    this.#status = new StatusLine(this.#stderr, label);
+    return this.#status;
   }
 
   /** A single-file bar (encrypt, decrypt): update it with (done, total). */
@@ -52,10 +84,10 @@ export class Reporter {
     return progress === undefined ? undefined : (done, total) => progress.update(done, total, '');
   }
 
-  /** Stops and releases the bars (their timer would keep the process alive). Safe to call more than once. */
+  /** Ends the status line, leaving its last state. Safe to call more than once. */
   stopBars(): void {
-    this.#bars?.stop();
-    this.#bars = undefined;
+    this.#status?.stop();
+    this.#status = undefined;
   }
 
   /** A machine-readable event (stdout, --json only). */
@@ -63,17 +95,17 @@ export class Reporter {
     if (this.json) this.#stdout.write(JSON.stringify(record, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
   }
 
-  /** A human line on stderr (not with --json), above the bar when one is drawn. */
+  /** A human line on stderr (not with --json), above the status line when one is drawn. */
   info(line: string): void {
     if (this.json) return;
-    if (this.#bars !== undefined) this.#bars.log(`${line}\n`);
+    if (this.#status !== undefined) this.#status.log(line);
     else this.#stderr.write(line + '\n');
   }
 
   /** A warning: on stderr always, and as a `warning` event with --json. */
   warn(line: string, details: Record<string, unknown> = {}): void {
     this.event({ event: 'warning', message: line, ...details });
-    if (this.#bars !== undefined) this.#bars.log(`warning: ${line}\n`);
+    if (this.#status !== undefined) this.#status.log(`warning: ${line}`);
     else this.#stderr.write(`warning: ${line}\n`);
   }
 }

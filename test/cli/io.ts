@@ -14,7 +14,7 @@ export function fakeIo(env: Record<string, string> = {}): FakeIo {
     stdin: { isTTY: false } as unknown as NodeJS.ReadStream,
     stdout: stream((s) => (out += s)),
     stderr: stream((s) => (err += s)),
-    env,
+    env: { ...env },
     out: () => out,
     err: () => err,
   };
