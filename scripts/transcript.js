@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateGenerator, deriveIsk, scalarFromBytes, scalarMultVfy, transcriptIr } from '../dist/crypto/cpace.js';
 import { kemDecapsulate } from '../dist/crypto/mlkem.js';
-import { createServerSetup, opaqueReady, register, clientLoginStart, serverLoginStart } from '../dist/crypto/opaque.js';
+import { clientLoginFinish, clientLoginStart, createServerSetup, opaqueReady, register, serverLoginStart } from '../dist/crypto/opaque.js';
 import { FrameDecoder, FrameType, HANDSHAKE_FRAMES, encodeFrame } from '../dist/protocol/frames.js';
 import { clientFinish, clientHello, fileKey, passwordCredentials, serverFinish, serverGreeting, serverRespond } from '../dist/protocol/handshake.js';
 import { Mode, Op, decodeRequest, encodeRequest } from '../dist/protocol/messages.js';
@@ -70,7 +70,8 @@ async function handshake(pair, credentials, client, fixed) {
   clientConn.send(FrameType.ClientFinish, [finished.body]);
   const { keys } = serverFinish(response.pending, (await serverConn.expect('finish')).body);
   const sharedSecret = kemDecapsulate(response.body.subarray(1, 1089), pending.kem.decapsulationKey);
-  const values = { ...cpaceValues(pending, response.body), 'ML-KEM shared secret': hex(sharedSecret),
+  const opaqueKey = pending.login === undefined ? {} : { 'OPAQUE session_key': hex(clientLoginFinish(pending.login, response.body.subarray(1089, 1409), PASSWORD).sessionKey) };
+  const values = { ...cpaceValues(pending, response.body), ...opaqueKey, 'ML-KEM shared secret': hex(sharedSecret),
     TH: hex(keys.transcriptHash),
     'k(c2s)': hex(keys.clientToServer),
     'k(s2c)': hex(keys.serverToClient),
@@ -88,7 +89,7 @@ function cpaceValues(pending, serverHello) {
   const Yb = serverHello.subarray(1089, 1121);
   const K = scalarMultVfy(pending.ya, Yb);
   const ISK = deriveIsk(sid, K, transcriptIr(pending.hello.Ya, Buffer.alloc(0), Yb, Buffer.alloc(0)));
-  return { PRS: hex(pending.prs), sid: hex(sid), g: hex(calculateGenerator(pending.prs, Buffer.from('sft/2'), sid)), Ya: hex(pending.hello.Ya), Yb: hex(Yb), K: hex(K), ISK: hex(ISK) };
+  return { PRS: hex(pending.prs), ya: FIXED.ya, yb: FIXED.yb, sid: hex(sid), g: hex(calculateGenerator(pending.prs, Buffer.from('sft/2'), sid)), Ya: hex(pending.hello.Ya), Yb: hex(Yb), K: hex(K), ISK: hex(ISK) };
 }
 
 function entry(dir) {

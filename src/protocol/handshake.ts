@@ -111,8 +111,8 @@ export interface ServerFixed {
 /**
  * The server's answer to a ClientHello: cheap checks first (it answers this greeting, a common suite), then one
  * ML-KEM encapsulation and the PAKE's server step (two X25519 or one OPAQUE login start).
- * @throws IntegrityError MALFORMED (malformed, or not an answer to this greeting: replayed), SftError REFUSED (no
- *   common suite), AuthError (invalid share or encapsulation key).
+ * @throws IntegrityError MALFORMED (malformed, or not an answer to this greeting: replayed), UNSUPPORTED (no common
+ *   suite), AuthError (invalid share or encapsulation key).
  */
 export function serverRespond(
   credentials: ServerCredentials,
@@ -125,7 +125,7 @@ export function serverRespond(
   const hello = decodeClientHello(helloBody, credentials.mode);
   if (!equalConstantTime(hello.serverNonce, greeting.nonce)) throw new IntegrityError('MALFORMED', 'client hello does not answer this greeting (replayed?)');
   const suite = hello.suites.map(suiteName).find((s): s is Suite => s !== undefined && suites.includes(s));
-  if (suite === undefined) throw new SftError('REFUSED', 'no cipher suite in common');
+  if (suite === undefined) throw new IntegrityError('UNSUPPORTED', 'no cipher suite in common');
   const { ciphertext, sharedSecret } = kemEncapsulate(hello.encapsulationKey, fixed.kemMessage);
   if (credentials.mode === Mode.Password && hello.mode === Mode.Password) {
     const sid = Buffer.concat([greeting.nonce, hello.nonce]);

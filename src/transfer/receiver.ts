@@ -146,14 +146,15 @@ export class Receiver {
     const identity = resumableIdentity(header);
     const claimed = identity === undefined ? undefined : await this.store.partials.claim({ ...identity, path }, CHUNK_SIZE);
     this.#reserved += header.size;
-    if (candidates.length > 0) {
-      if (claimed !== undefined) this.store.partials.release(claimed, true);
-      return { header, offer: { index, kind: OfferKind.Have, candidates } };
-    }
+    // A partial of this very file (same path, size and mtime) wins over a stored file of the same name and size:
+    // the transfer was cut, and if the content turns out to be there already, placing it keeps the one copy.
     if (claimed !== undefined && claimed.offset > 0) {
       return { header, claimed, offer: { index, kind: OfferKind.Resume, offset: claimed.offset, sha256: claimed.hash.copy().digest() } };
     }
     if (claimed !== undefined) this.store.partials.release(claimed, false);
+    if (candidates.length > 0) {
+      return { header, offer: { index, kind: OfferKind.Have, candidates: candidates.map((c) => ({ ...c, storedPath: this.#relative(c.storedPath) })) } };
+    }
     return { header, offer: { index, kind: OfferKind.New } };
   }
 
@@ -190,7 +191,7 @@ export class Receiver {
     const { header } = entry;
     this.#queue(
       header,
-      Promise.resolve({ path: header.path, storedPath: this.#relative(chosen.storedPath), kind: 'file', size: header.size, sha256: chosen.sha256.toString('hex'), resumedFrom: header.size }),
+      Promise.resolve({ path: header.path, storedPath: chosen.storedPath, kind: 'file', size: header.size, sha256: chosen.sha256.toString('hex'), resumedFrom: header.size }),
     );
   }
 

@@ -94,7 +94,7 @@ export function listRemote(root: string, requested: string): ListingEntry[] {
   const resolved = resolveInside(root, requested);
   if (resolved === undefined) throw new SftError('REFUSED', `${requested}: no such file or directory`);
   if (requested.endsWith('/') && !resolved.info.isDirectory()) throw new SftError('REFUSED', `${requested}: not a directory (a symlink is never followed)`);
-  const entry = (name: string, info: BigIntStats): ListingEntry => ({ type: typeOf(info), size: Number(info.size), mtimeNs: info.mtimeNs, name });
+  const entry = (name: string, info: BigIntStats): ListingEntry => ({ type: typeOf(info), size: info.isFile() ? Number(info.size) : 0, mtimeNs: info.mtimeNs, name });
   if (!resolved.info.isDirectory()) return [entry(resolved.segments.at(-1) ?? '', resolved.info)];
   const names = readdirSync(resolved.path).filter((name) => !(resolved.segments.length === 0 && name === PARTIAL_DIR));
   if (names.length > MAX_LIST_ENTRIES) throw new SftError('REFUSED', `${requested} holds more than ${MAX_LIST_ENTRIES} entries`);

@@ -271,9 +271,9 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     } catch (error) {
       const e = asSftError(error);
       if (session !== undefined && e.code !== 'NETWORK' && e.code !== 'TIMEOUT') await session.fail(e).catch(() => undefined);
-      if (session === undefined && e.code === 'AUTH_FAILED' && !socket.destroyed) {
-        // Unauthenticated, as it must be: the client could not check it, and treats it as a cut connection.
-        socket.end(encodeFrame(FrameType.Error, encodeError({ code: e.code, message: 'authentication failed' })));
+      if (session === undefined && (e.code === 'AUTH_FAILED' || e.code === 'UNSUPPORTED') && !socket.destroyed) {
+        // Unauthenticated, as it must be: a client shows only its own words for the code.
+        socket.end(encodeFrame(FrameType.Error, encodeError({ code: e.code, message: e.code === 'AUTH_FAILED' ? 'authentication failed' : 'unsupported' })));
         setTimeout(() => socket.destroy(), 1000).unref();
       } else socket.destroy();
       this.emit('session-error', { peer, code: e.code, message: e.message, ...accountOf(principal) });

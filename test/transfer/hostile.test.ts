@@ -157,6 +157,23 @@ describe('a connection cut in the middle of a file', () => {
     expect(inboxState(down).partial).toEqual([]);
   });
 
+  it('a partial of the same file wins over a stored file of the same name and size, and is not left behind', async () => {
+    running = await startServer();
+    const src = tempDir();
+    writeFileSync(join(src, 'same.bin'), pseudoRandomBytes(CHUNK_SIZE * 8, 11));
+    await sendPaths(running.port, [join(src, 'same.bin')]);
+    const changed = pseudoRandomBytes(CHUNK_SIZE * 8, 12);
+    writeFileSync(join(src, 'same.bin'), changed);
+    const port = await viaProxy({ cutAfter: CHUNK_SIZE * 4 });
+    await expect(sendPaths(port, [join(src, 'same.bin')])).rejects.toMatchObject({ exitCode: 5 });
+    await until(() => inboxState((running as Running).inbox).partial.some((p) => p.includes('/r-')));
+    const result = await sendPaths(running.port, [join(src, 'same.bin')]);
+    expect(result.resumedBytes).toBeGreaterThan(0);
+    expect(result.delivered[0]?.storedPath).toBe('same (1).bin');
+    expect(readFileSync(join(running.inbox, 'same (1).bin')).equals(changed)).toBe(true);
+    expect(inboxState(running.inbox).partial).toEqual([]);
+  });
+
   it('a chunk altered in transit keeps the verified prefix for a resume: a forged error cannot cost what a cut would not', async () => {
     running = await startServer();
     const port = await viaProxy({ up: flip(FrameType.Chunk, 100, 3) });

@@ -247,6 +247,11 @@ describe('transfer over loopback TCP, both directions', () => {
     }
   });
 
+  it('no cipher suite in common: the client says so (unauthenticated, so in its own words)', async () => {
+    running = await startServer({ suites: ['chacha20-poly1305'] });
+    await expect(client(running.port, { suites: ['aes-256-gcm'] }).list('')).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/does not support .* cipher suites/) });
+  });
+
   it('IPv6: a server on ::1 is reached as [::1]', async () => {
     running = await startServer({ host: '::1' });
     const src = tempDir();
