@@ -80,3 +80,19 @@ describe('frame decoder', () => {
     expect(() => decodeStart(start)).toThrow(/skip/);
   });
 });
+
+describe('control channel', () => {
+  it('nonces advance: the same plaintext seals differently each time, and a frame opens only once', async () => {
+    const { ControlChannel } = await import('../../src/protocol/channel.js');
+    const key = Buffer.alloc(32, 1);
+    const sender = new ControlChannel('aes-256-gcm', key, key);
+    const receiver = new ControlChannel('aes-256-gcm', key, key);
+    const a = sender.seal(FrameType.Done, Buffer.from('same'));
+    const b = sender.seal(FrameType.Done, Buffer.from('same'));
+    expect(a.equals(b)).toBe(false);
+    expect(receiver.open(FrameType.Done, a).toString()).toBe('same');
+    expect(() => receiver.open(FrameType.Done, a)).toThrow(expect.objectContaining({ code: 'TAMPERED' }));
+    expect(() => receiver.open(FrameType.FileTrailer, b)).toThrow(expect.objectContaining({ code: 'TAMPERED' }));
+    expect(receiver.open(FrameType.Done, b).toString()).toBe('same');
+  });
+});

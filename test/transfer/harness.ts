@@ -4,8 +4,8 @@ import { join, relative } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { SecureClient, SecureServer, type ClientOptions, type ServerOptions } from '../../src/index.js';
 import { FrameDecoder, FrameType, encodeFrame, type Frame } from '../../src/protocol/frames.js';
-import { clientFinish, clientHello } from '../../src/protocol/handshake.js';
-import { EntryKind, decodeOffer, encodeFileHeader, encodeRequest, Op, type Offer, type Request } from '../../src/protocol/messages.js';
+import { clientFinish, clientHello, passwordCredentials, serverFinish, serverGreeting, serverRespond } from '../../src/protocol/handshake.js';
+import { EntryKind, decodeOffer, decodeRequest, encodeFileHeader, encodeRequest, Op, type Offer, type Request } from '../../src/protocol/messages.js';
 import { Connection } from '../../src/transfer/connection.js';
 import { Session } from '../../src/transfer/session.js';
 import { HANDSHAKE_FRAMES } from '../../src/protocol/frames.js';
@@ -162,4 +162,30 @@ export function flipAt(frame: Frame, offset: number): Frame {
   const at = offset < 0 ? body.length + offset : Math.min(offset, body.length - 1);
   body[at] = (body[at] as number) ^ 0x01;
   return { type: frame.type, body };
+}
+
+/**
+ * A test-only server speaking the protocol directly: runs the handshake (shared password 'pw'), reads the request,
+ * and hands the authenticated session to `handle`, which may send anything a lying server would.
+ */
+export async function lyingServer(handle: (session: Session, request: Request) => Promise<void>): Promise<{ port: number; close: () => void; failures: unknown[] }> {
+  const credentials = await passwordCredentials('pw', ITERATIONS);
+  const failures: unknown[] = [];
+  const server = createServer((socket) => {
+    void (async () => {
+      const conn = new Connection(socket, HANDSHAKE_FRAMES.fromClient);
+      const greeting = serverGreeting(credentials);
+      conn.send(FrameType.Greeting, [greeting]);
+      const response = serverRespond(credentials, greeting, (await conn.expect('hello')).body, ['aes-256-gcm', 'chacha20-poly1305']);
+      conn.send(FrameType.ServerHello, [response.body]);
+      const { keys } = serverFinish(response.pending, (await conn.expect('finish')).body);
+      const session = new Session(conn, keys, 'server');
+      await handle(session, decodeRequest((await session.next('request')).body));
+    })().catch((error: unknown) => {
+      failures.push(error);
+      socket.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as { port: number }).port, close: () => server.close(), failures };
 }
