@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { joinRelay } from '../../src/relay/client.js';
-import { readAll, until } from './harness.js';
+import { join, readAll, until } from './harness.js';
 
 const sft = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const children: ChildProcess[] = [];
@@ -30,11 +29,11 @@ describe('sft relay (a real process)', () => {
     expect(events[0]).toMatchObject({ event: 'listening', host: '127.0.0.1', limits: { maxPerSource: 32, waitTimeoutMs: 30_000 } });
     const port = events[0]?.port as number;
     let nameplate = 0;
-    const first = joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs: 10_000, onWaiting: (n) => (nameplate = n) });
+    const first = join({ host: '127.0.0.1', port, allocate: true, timeoutMs: 10_000, onWaiting: (n) => (nameplate = n) });
     await until(() => nameplate !== 0);
-    const second = await joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 10_000 });
+    const second = await join({ host: '127.0.0.1', port, nameplate, timeoutMs: 10_000 });
     const a = await first;
-    await expect(joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'REFUSED' });
+    await expect(join({ host: '127.0.0.1', port, nameplate, timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'REFUSED' });
     const atB = readAll(second.socket);
     a.socket.end(Buffer.alloc(1000, 1));
     expect((await atB).length).toBe(1000);
@@ -46,7 +45,7 @@ describe('sft relay (a real process)', () => {
       { event: 'room-closed', nameplate, reason: 'done', fromFirst: 1000, fromSecond: 0, paired: true, ms: expect.any(Number) },
     ]);
     let inRoom = false;
-    const waiting = joinRelay({ host: '127.0.0.1', port, nameplate: 5, timeoutMs: 10_000, onWaiting: () => (inRoom = true) });
+    const waiting = join({ host: '127.0.0.1', port, nameplate: 5, timeoutMs: 10_000, onWaiting: () => (inRoom = true) });
     await until(() => inRoom);
     relay.child.kill('SIGTERM');
     await expect(waiting).rejects.toMatchObject({ code: 'REFUSED', message: expect.stringMatching(/shutting down/) });

@@ -1,6 +1,6 @@
 /** Helpers for relay tests: an in-process relay that records its events, raw peers, joined pairs. */
 import { connect, type Socket } from 'node:net';
-import { joinRelay, type RelayConnection } from '../../src/relay/client.js';
+import { joinRelay, type JoinOptions, type RelayConnection } from '../../src/relay/client.js';
 import { RelayServer, type RelayEvents, type RelayOptions } from '../../src/relay/server.js';
 import { RelayDecoder, encodeHello, type RelayMessage } from '../../src/relay/wire.js';
 
@@ -21,12 +21,22 @@ export async function startRelay(options: RelayOptions = {}): Promise<Running> {
   return { relay, port, events, close: () => relay.close(0) };
 }
 
+/**
+ * joinRelay, with the socket's errors absorbed: rooms are reset when a test's relay closes, and a reset with no
+ * listener would be an uncaught exception. Tests that expect an error listen for it themselves.
+ */
+export async function join(options: JoinOptions): Promise<RelayConnection> {
+  const connection = await joinRelay(options);
+  connection.socket.on('error', () => undefined);
+  return connection;
+}
+
 /** Two peers joined through the relay: the first allocates a nameplate, the second claims it. */
 export async function pair(port: number, timeoutMs = 5000, allowHalfOpen = false): Promise<[RelayConnection, RelayConnection]> {
   let resolveNameplate: (n: number) => void = () => undefined;
   const nameplate = new Promise<number>((resolve) => (resolveNameplate = resolve));
-  const first = joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs, allowHalfOpen, onWaiting: resolveNameplate });
-  const second = joinRelay({ host: '127.0.0.1', port, nameplate: await nameplate, timeoutMs, allowHalfOpen });
+  const first = join({ host: '127.0.0.1', port, allocate: true, timeoutMs, allowHalfOpen, onWaiting: resolveNameplate });
+  const second = join({ host: '127.0.0.1', port, nameplate: await nameplate, timeoutMs, allowHalfOpen });
   return Promise.all([first, second]);
 }
 

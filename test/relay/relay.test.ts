@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NetworkError, SftError } from '../../src/errors.js';
-import { joinRelay } from '../../src/relay/client.js';
 import { encodeHello, encodePaired, encodeWaiting } from '../../src/relay/wire.js';
-import { RawPeer, pair, readAll, startRelay, until, type Running } from './harness.js';
+import { RawPeer, join, pair, readAll, startRelay, until, type Running } from './harness.js';
 
 let running: Running | undefined;
 afterEach(async () => {
@@ -25,12 +24,12 @@ describe('relay: pairing', () => {
   it('joins two peers; random data crosses both ways intact, at the same time', async () => {
     running = await startRelay();
     const waited: number[] = [];
-    const first = joinRelay({ host: '127.0.0.1', port: running.port, allocate: true, timeoutMs: 5000, onWaiting: (n) => waited.push(n) });
+    const first = join({ host: '127.0.0.1', port: running.port, allocate: true, timeoutMs: 5000, onWaiting: (n) => waited.push(n) });
     await until(() => waited.length === 1);
     const nameplate = waited[0] as number;
     expect(nameplate).toBeGreaterThanOrEqual(1);
     expect(nameplate).toBeLessThanOrEqual(999);
-    const second = await joinRelay({ host: 'localhost', port: running.port, nameplate, timeoutMs: 5000 });
+    const second = await join({ host: 'localhost', port: running.port, nameplate, timeoutMs: 5000 });
     const a = await first;
     expect([a.nameplate, second.nameplate]).toEqual([nameplate, nameplate]);
     expect(a.limits).toEqual({ maxBytes: 64 * 1024 ** 3, rate: 0, lifetimeMs: 43_200_000, idleMs: 300_000, halfOpenGraceMs: 10_000 });
@@ -51,9 +50,9 @@ describe('relay: pairing', () => {
   it('either side may come first when both claim a nameplate (a chosen code)', async () => {
     running = await startRelay();
     const port = running.port;
-    const early = joinRelay({ host: '127.0.0.1', port, nameplate: 4242, timeoutMs: 5000 });
+    const early = join({ host: '127.0.0.1', port, nameplate: 4242, timeoutMs: 5000 });
     await until(() => running?.relay.rooms === 1);
-    const late = await joinRelay({ host: '127.0.0.1', port, nameplate: 4242, timeoutMs: 5000 });
+    const late = await join({ host: '127.0.0.1', port, nameplate: 4242, timeoutMs: 5000 });
     const first = await early;
     late.socket.end('hi');
     expect((await readAll(first.socket)).toString()).toBe('hi');
@@ -64,11 +63,11 @@ describe('relay: pairing', () => {
     running = await startRelay();
     const port = running.port;
     let nameplate = 0;
-    const first = joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000, onWaiting: (n) => (nameplate = n) });
+    const first = join({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000, onWaiting: (n) => (nameplate = n) });
     await until(() => nameplate !== 0);
-    const b = await joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000, allowHalfOpen: true });
+    const b = await join({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000, allowHalfOpen: true });
     const a = await first;
-    const third = await rejection(joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 }));
+    const third = await rejection(join({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 }));
     expect(third.code).toBe('REFUSED');
     expect(third.exitCode).toBe(1);
     expect(third.message).toBe(`room ${nameplate} already has two peers: the code was used already or someone else joined first; ask for a new code`);
@@ -77,11 +76,11 @@ describe('relay: pairing', () => {
     b.socket.resume();
     await until(() => b.socket.readableEnded);
     // One side gone, the other still open (in its half-open grace): the room still holds its nameplate.
-    expect((await rejection(joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 }))).code).toBe('REFUSED');
+    expect((await rejection(join({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 }))).code).toBe('REFUSED');
     b.socket.destroy();
     await until(() => running?.relay.rooms === 0);
-    const again = joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 });
-    const partner = await joinRelay({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 });
+    const again = join({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 });
+    const partner = await join({ host: '127.0.0.1', port, nameplate, timeoutMs: 5000 });
     (await again).socket.destroy();
     partner.socket.destroy();
   });
@@ -111,7 +110,7 @@ describe('relay: pairing', () => {
     const port = (fake.address() as { port: number }).port;
     try {
       const waited: number[] = [];
-      const joined = await joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000, onWaiting: (n) => waited.push(n) });
+      const joined = await join({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000, onWaiting: (n) => waited.push(n) });
       expect(waited).toEqual([9]);
       expect(joined.nameplate).toBe(9);
       expect((await readAll(joined.socket)).equals(payload)).toBe(true);
@@ -128,7 +127,7 @@ describe('relay: pairing', () => {
     waiting.socket.write(Buffer.concat([encodeHello({ mode: 'claim', nameplate: 77 }), early.subarray(0, 100)]));
     await until(() => waiting.messages().messages.length === 1);
     waiting.socket.write(early.subarray(100));
-    const joiner = await joinRelay({ host: '127.0.0.1', port: running.port, nameplate: 77, timeoutMs: 5000 });
+    const joiner = await join({ host: '127.0.0.1', port: running.port, nameplate: 77, timeoutMs: 5000 });
     const got = readAll(joiner.socket);
     waiting.socket.end(Buffer.from('after'));
     expect((await got).equals(Buffer.concat([early, Buffer.from('after')]))).toBe(true);
@@ -181,7 +180,7 @@ describe('relay: refusals before a room', () => {
     const fourth = await RawPeer.open(port);
     await fourth.closed;
     expect(fourth.messages().messages).toEqual([{ type: 'error', code: 5, message: 'too many connections from your address (the limit is 3)' }]);
-    const error = await rejection(joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000 }));
+    const error = await rejection(join({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000 }));
     expect(error.code).toBe('REFUSED');
     expect(error.message).toMatch(/refused: too many connections from your address \(the limit is 3\)/);
     const elsewhere = (await RawPeer.open(port, '127.0.0.2')).hello();
@@ -202,7 +201,7 @@ describe('relay: refusals before a room', () => {
     const a = (await RawPeer.open(port)).hello();
     const b = (await RawPeer.open(port)).hello();
     await until(() => running?.relay.rooms === 2);
-    const busy = await rejection(joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000 }));
+    const busy = await rejection(join({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000 }));
     expect(busy.message).toMatch(/refused: the relay has too many rooms waiting; try again later/);
     const c = await RawPeer.open(port);
     const d = await RawPeer.open(port);
@@ -216,7 +215,7 @@ describe('relay: refusals before a room', () => {
 describe('relay: rooms expire', () => {
   it('a peer waiting past waitTimeout gets TIMEOUT (exit 5)', async () => {
     running = await startRelay({ waitTimeoutMs: 200 });
-    const error = await rejection(joinRelay({ host: '127.0.0.1', port: running.port, nameplate: 5, timeoutMs: 5000 }));
+    const error = await rejection(join({ host: '127.0.0.1', port: running.port, nameplate: 5, timeoutMs: 5000 }));
     expect(error).toBeInstanceOf(NetworkError);
     expect(error.code).toBe('TIMEOUT');
     expect(error.exitCode).toBe(5);
@@ -227,11 +226,11 @@ describe('relay: rooms expire', () => {
 
   it("the client's own timeout and an abort both free the room", async () => {
     running = await startRelay();
-    const timedOut = await rejection(joinRelay({ host: '127.0.0.1', port: running.port, nameplate: 6, timeoutMs: 150 }));
+    const timedOut = await rejection(join({ host: '127.0.0.1', port: running.port, nameplate: 6, timeoutMs: 150 }));
     expect(timedOut).toMatchObject({ code: 'TIMEOUT', message: 'no partner joined room 6 in time' });
     await until(() => running?.relay.rooms === 0);
     const controller = new AbortController();
-    const joining = joinRelay({ host: '127.0.0.1', port: running.port, nameplate: 8, timeoutMs: 5000, signal: controller.signal });
+    const joining = join({ host: '127.0.0.1', port: running.port, nameplate: 8, timeoutMs: 5000, signal: controller.signal });
     await until(() => running?.relay.rooms === 1);
     controller.abort(new Error('stop'));
     await expect(joining).rejects.toThrow('stop');
@@ -252,9 +251,9 @@ describe('relay: rooms expire', () => {
   it('half-open: an end is passed on, the other side may still send during the grace, then is closed', async () => {
     running = await startRelay({ halfOpenGraceMs: 300 });
     let nameplate = 0;
-    const first = joinRelay({ host: '127.0.0.1', port: running.port, allocate: true, timeoutMs: 5000, onWaiting: (n) => (nameplate = n) });
+    const first = join({ host: '127.0.0.1', port: running.port, allocate: true, timeoutMs: 5000, onWaiting: (n) => (nameplate = n) });
     await until(() => nameplate !== 0);
-    const b = await joinRelay({ host: '127.0.0.1', port: running.port, nameplate, timeoutMs: 5000, allowHalfOpen: true });
+    const b = await join({ host: '127.0.0.1', port: running.port, nameplate, timeoutMs: 5000, allowHalfOpen: true });
     const a = await first;
     let atA = '';
     a.socket.on('data', (d: Buffer) => (atA += d.toString()));
@@ -329,7 +328,7 @@ describe('relay: shutdown and addresses', () => {
     const [a, b] = await pair(running.port);
     a.socket.on('error', () => undefined);
     b.socket.on('error', () => undefined);
-    const waiting = joinRelay({ host: '127.0.0.1', port: running.port, nameplate: 99, timeoutMs: 5000 });
+    const waiting = join({ host: '127.0.0.1', port: running.port, nameplate: 99, timeoutMs: 5000 });
     await until(() => running?.relay.rooms === 2);
     const closing = running.relay.close(300);
     const refused = await rejection(waiting);
@@ -350,16 +349,16 @@ describe('relay: shutdown and addresses', () => {
         s.close(() => resolve(port));
       });
     });
-    const unreachable = await rejection(joinRelay({ host: '127.0.0.1', port: closedPort, allocate: true, timeoutMs: 5000 }));
+    const unreachable = await rejection(join({ host: '127.0.0.1', port: closedPort, allocate: true, timeoutMs: 5000 }));
     expect(unreachable).toMatchObject({ code: 'NETWORK', exitCode: 5, message: `cannot reach the relay at 127.0.0.1:${closedPort} (127.0.0.1: ECONNREFUSED)` });
     const other = createServer((s) => s.end('HTTP/1.0 400 Bad Request\r\n\r\n'));
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     try {
       const port = (other.address() as { port: number }).port;
-      const notRelay = await rejection(joinRelay({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000 }));
+      const notRelay = await rejection(join({ host: '127.0.0.1', port, allocate: true, timeoutMs: 5000 }));
       expect(notRelay.code).toBe('NETWORK');
       expect(notRelay.message).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port} is not an sft relay \\(relay protocol: unexpected frame type 0x48\\)$`));
-      const unknown = await rejection(joinRelay({ host: 'no-such-host.invalid', port, allocate: true, timeoutMs: 5000 }));
+      const unknown = await rejection(join({ host: 'no-such-host.invalid', port, allocate: true, timeoutMs: 5000 }));
       expect(unknown.message).toMatch(/^cannot resolve the relay host "no-such-host.invalid"/);
     } finally {
       other.close();
@@ -367,8 +366,8 @@ describe('relay: shutdown and addresses', () => {
   });
 
   it('rejects a bad port or nameplate before connecting (UsageError)', async () => {
-    await expect(joinRelay({ host: '127.0.0.1', port: 0, allocate: true, timeoutMs: 10 })).rejects.toMatchObject({ code: 'USAGE' });
-    await expect(joinRelay({ host: '127.0.0.1', port: 1, nameplate: 0, timeoutMs: 10 })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(join({ host: '127.0.0.1', port: 0, allocate: true, timeoutMs: 10 })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(join({ host: '127.0.0.1', port: 1, nameplate: 0, timeoutMs: 10 })).rejects.toMatchObject({ code: 'USAGE' });
   });
 
   it('IPv6 loopback: a relay on ::1 is joined as "[::1]" and "::1"', async (ctx) => {
@@ -382,9 +381,9 @@ describe('relay: shutdown and addresses', () => {
       ctx.skip();
     }
     running = await startRelay({ host: '::1' });
-    const first = joinRelay({ host: '[::1]', port: running.port, nameplate: 61, timeoutMs: 5000 });
+    const first = join({ host: '[::1]', port: running.port, nameplate: 61, timeoutMs: 5000 });
     await until(() => running?.relay.rooms === 1);
-    const second = await joinRelay({ host: '::1', port: running.port, nameplate: 61, timeoutMs: 5000 });
+    const second = await join({ host: '::1', port: running.port, nameplate: 61, timeoutMs: 5000 });
     second.socket.end('v6');
     expect((await readAll((await first).socket)).toString()).toBe('v6');
   });
