@@ -9,11 +9,26 @@ export interface RemoteOptions extends CommonOptions {
   suite?: Suite;
 }
 
-/** The options every command that talks to a server takes. */
+/** The options every command that talks to a server takes (send's --to is optional: without it, a relay). */
 export function withRemote(command: Command, flag: '--to' | '--from'): Command {
+  const description = 'the server, with the account name when it has accounts (port 7878 by default)';
   return withCommon(command)
-    .requiredOption(`${flag} <[user@]host[:port]>`, 'the server, with the account name when it has accounts (port 7878 by default)')
+    .addOption(flag === '--to' ? new Option(`${flag} <[user@]host[:port]>`, `${description}; without it, through a relay to a person`) : new Option(`${flag} <[user@]host[:port]>`, description).makeOptionMandatory())
     .addOption(new Option('--suite <suite>', 'cipher suite to ask for').choices(SUITE_NAMES));
+}
+
+/** A signal that fires on SIGINT/SIGTERM while `work` runs (the library then ends with InterruptedError). */
+export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
 }
 
 /**

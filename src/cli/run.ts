@@ -6,6 +6,7 @@ import { decryptCommand } from './commands/decrypt.js';
 import { encryptCommand } from './commands/encrypt.js';
 import { getCommand } from './commands/get.js';
 import { lsCommand } from './commands/ls.js';
+import { receiveCommand } from './commands/receive.js';
 import { relayCommand } from './commands/relay.js';
 import { rmCommand } from './commands/rm.js';
 import { sendCommand } from './commands/send.js';
@@ -21,7 +22,7 @@ export function createProgram(ctx: Context): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
-  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand, getCommand, lsCommand, rmCommand, userCommand, relayCommand]) register(program, ctx);
+  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand, getCommand, lsCommand, rmCommand, userCommand, relayCommand, receiveCommand]) register(program, ctx);
   return program;
 }
 

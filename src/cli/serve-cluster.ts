@@ -162,7 +162,7 @@ function report(server: SecureServer, out: Reporter): void {
     if (f.kind === 'file') out.info(`sent ${f.path} (${f.size} bytes${f.skipped ? ', already there' : ''}) to ${who(f)}`);
   });
   server.on('session-error', (e) => {
-    out.event({ event: 'session-error', ...e });
+    out.event({ event: 'session-error', peer: e.peer, code: e.code, message: e.message, ...(e.account === undefined ? {} : { account: e.account }) });
     out.info(`${e.code === 'AUTH_FAILED' ? 'authentication failed' : 'session failed'} from ${who(e)}: ${e.message}`);
   });
 }

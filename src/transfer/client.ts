@@ -40,6 +40,8 @@ export interface ClientOptions {
   idleTimeout?: number;
   /** Cancels the operation (the CLI's Ctrl-C): it rejects with InterruptedError; received partials are kept. */
   signal?: AbortSignal;
+  /** A connection made elsewhere (a relay's paired socket) instead of connecting to host:port. */
+  connect?: () => Promise<Socket>;
   onProgress?: (progress: SendProgress) => void;
   onDelivered?: (delivery: Delivery) => void;
   onUndelivered?: (entry: Undelivered, refused: boolean) => void;
@@ -160,7 +162,7 @@ export class SecureClient {
     const o = this.#options;
     const aborted = () => o.signal?.aborted === true;
     if (aborted()) throw new InterruptedError();
-    const socket = await this.#connect();
+    const socket = await (o.connect ?? (() => this.#connect()))();
     const abort = () => socket.destroy(new InterruptedError());
     o.signal?.addEventListener('abort', abort, { once: true });
     try {

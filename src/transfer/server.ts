@@ -94,7 +94,7 @@ export interface ServerEvents {
   /** A file was sent to a client (get) and its receipt verified. */
   sent: [ServedFile];
   /** A session failed (authentication, integrity, limits, network); `code` is the SftError code. */
-  'session-error': [{ peer: string; code: string; message: string; account?: string }];
+  'session-error': [{ peer: string; code: string; message: string; account?: string; error: SftError }];
   /** A session ended normally. */
   'session-end': [{ peer: string; op: string; entries: number; account?: string }];
 }
@@ -276,7 +276,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         socket.end(encodeFrame(FrameType.Error, encodeError({ code: e.code, message: e.code === 'AUTH_FAILED' ? 'authentication failed' : 'unsupported' })));
         setTimeout(() => socket.destroy(), 1000).unref();
       } else socket.destroy();
-      this.emit('session-error', { peer, code: e.code, message: e.message, ...accountOf(principal) });
+      this.emit('session-error', { peer, code: e.code, message: e.message, ...accountOf(principal), error: e });
     } finally {
       clearTimeout(handshakeTimer);
     }
