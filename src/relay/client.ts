@@ -1,5 +1,5 @@
 /**
- * The peer's side of the relay (docs/RELAY.md §2): connect, send HELLO, wait for the partner, and hand back the
+ * The peer's side of the relay (docs/PROTOCOL.md §10.2): connect, send HELLO, wait for the partner, and hand back the
  * socket as a clean byte stream to the partner (nothing of the relay protocol left in it or read past PAIRED).
  */
 import { lookup } from 'node:dns/promises';
@@ -195,7 +195,7 @@ function timedOut(nameplate: number | undefined, where: string): NetworkError {
   return new NetworkError('TIMEOUT', nameplate === undefined ? `no answer from the relay at ${where} in time` : `no partner joined room ${nameplate} in time`);
 }
 
-/** The relay's ERROR in words, as the error a caller expects (docs/RELAY.md §4). */
+/** The relay's ERROR in words, as the error a caller expects (docs/PROTOCOL.md §10.4). */
 function refusal(code: number, message: string, nameplate: number | undefined, where: string): SftError {
   const room = nameplate === undefined ? 'the room' : `room ${nameplate}`;
   switch (code) {

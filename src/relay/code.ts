@@ -1,5 +1,5 @@
 /**
- * Relay codes (docs/RELAY.md §1), such as `7-acorn-jolly-pasta`: a nameplate (the room number the relay
+ * Relay codes (docs/PROTOCOL.md §10.1), such as `7-acorn-jolly-pasta`: a nameplate (the room number the relay
  * sees) and words from the EFF short word list 1 (words.ts), joined by hyphens.
  *
  * How much secret: each word is drawn uniformly (crypto.randomInt) from 1,295 words, log2(1295) = 10.34 bits;

@@ -1,4 +1,4 @@
-/** What a relay bounds, with defaults (docs/RELAY.md §3), and the two small mechanisms behind the limits. */
+/** What a relay bounds, with defaults (docs/PROTOCOL.md §10.3), and the two small mechanisms behind the limits. */
 import { isIPv4, isIPv6 } from 'node:net';
 
 export interface RelayLimits {

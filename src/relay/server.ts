@@ -1,5 +1,5 @@
 /**
- * The relay (docs/RELAY.md): peers connect over TCP and send HELLO naming a nameplate (or asking for one); two
+ * The relay (docs/PROTOCOL.md §10): peers connect over TCP and send HELLO naming a nameplate (or asking for one); two
  * peers of the same nameplate are paired and their bytes copied both ways, with backpressure, until either side
  * is gone. It keeps no files and sees only the nameplate, addresses, byte counts and timing: everything after
  * PAIRED is end to end between the peers.

@@ -1,5 +1,5 @@
 /**
- * The relay protocol on the wire (docs/RELAY.md §2): a few small frames before pairing, none after.
+ * The relay protocol on the wire (docs/PROTOCOL.md §10.2): a few small frames before pairing, none after.
  *
  *   frame = type (u8) ‖ length (u16 BE, counts the body) ‖ body
  *
