@@ -22,7 +22,7 @@ function decodeAll(side: 'relay' | 'peer', pieces: Buffer[], stopAfter: RelayMes
   return { messages, rest: Buffer.concat([decoder.takeRest(), ...late]) };
 }
 
-describe('relay wire format (docs/RELAY.md §2), byte by byte', () => {
+describe('relay wire format (docs/PROTOCOL.md §10.2), byte by byte', () => {
   it('HELLO: type 01, length 000e, magic, version 1, mode, nameplate u32', () => {
     expect(encodeHello({ mode: 'allocate' }).toString('hex')).toBe(`01000e${magic}010100000000`);
     expect(encodeHello({ mode: 'claim', nameplate: 7 }).toString('hex')).toBe(`01000e${magic}010200000007`);
