@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { SecureFileTransfer } from '../../transfer/secure-file-transfer.js';
+import { SecureFileTransfer } from '../../rest/secure-file-transfer.js';
 import { PROGRESS_THRESHOLD, password, withCommon, type CommonOptions, type Context } from '../common.js';
 
 interface DecryptOptions extends CommonOptions {

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { MAX_ITERATIONS } from '../../crypto/pbkdf2.js';
-import { SecureFileTransfer, type FileFormat } from '../../transfer/secure-file-transfer.js';
+import { SecureFileTransfer, type FileFormat } from '../../rest/secure-file-transfer.js';
 import { PROGRESS_THRESHOLD, password, parseInteger, withCommon, type CommonOptions, type Context } from '../common.js';
 import { passwordStrength } from '../password.js';
 

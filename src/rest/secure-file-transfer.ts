@@ -10,8 +10,8 @@ import { StreamOpener, StreamSealer } from '../crypto/stream.js';
 import {
   AGE_INTRO, DEFAULT_WORK_FACTOR, MAX_HEADER_BYTES, MAX_WORK_FACTOR, PAYLOAD_NONCE_SIZE, encodeScryptHeader, newFileKey,
   parseAgeHeaderAndNonce, payloadKey, scryptHeaderLength, unwrapScrypt,
-} from '../format/age.js';
-import { FERNET_HEADER_SIZE, FERNET_MAGIC, FernetFileReader, FernetFileWriter, encodeFernetFileHeader, parseFernetFileHeader } from '../format/fernet-file.js';
+} from './age-header.js';
+import { FERNET_HEADER_SIZE, FERNET_MAGIC, FernetFileReader, FernetFileWriter, encodeFernetFileHeader, parseFernetFileHeader } from './fernet-file.js';
 import { atomicWrite } from '../util/atomic-file.js';
 import { garbageBudget } from '../util/memory.js';
 

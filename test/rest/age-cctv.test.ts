@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseAgeHeaderAndNonce, payloadKey, unwrapScrypt, verifyHeaderMac, PAYLOAD_NONCE_SIZE } from '../../src/format/age.js';
+import { parseAgeHeaderAndNonce, payloadKey, unwrapScrypt, verifyHeaderMac, PAYLOAD_NONCE_SIZE } from '../../src/rest/age-header.js';
 import { StreamOpener } from '../../src/crypto/stream.js';
 import { SftError } from '../../src/errors.js';
 import { cctvNames, readCctv, type CctvVector } from './cctv.js';
