@@ -7,6 +7,7 @@
  * | AuthError        | 3    | AUTH_FAILED                                                        |
  * | IntegrityError   | 4    | TAMPERED, TRUNCATED, MALFORMED, HASH_MISMATCH, UNSUPPORTED, EXPIRED|
  * | NetworkError     | 5    | NETWORK, TIMEOUT                                                   |
+ * | InterruptedError | 130  | INTERRUPTED (aborted: Ctrl-C is 130, SIGTERM 143)                  |
  * | SftError (base)  | 1    | REFUSED (the server refused a name, size or count), IO, INTERNAL   |
  */
 export type ErrorCode =
@@ -22,6 +23,7 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'REFUSED'
   | 'IO'
+  | 'INTERRUPTED'
   | 'INTERNAL';
 
 export class SftError extends Error {
@@ -63,6 +65,15 @@ export class NetworkError extends SftError {
   override readonly exitCode = 5;
   constructor(code: 'NETWORK' | 'TIMEOUT', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
+  }
+}
+
+/** The operation was aborted (an AbortSignal, Ctrl-C, SIGTERM); whatever it was writing was removed. */
+export class InterruptedError extends SftError {
+  override readonly exitCode: number;
+  constructor(message = 'interrupted', exitCode = 130) {
+    super('INTERRUPTED', message);
+    this.exitCode = exitCode;
   }
 }
 

@@ -1,6 +1,10 @@
-export { SecureFileTransfer, FILE_FORMATS } from './rest/secure-file-transfer.js';
-export type { FileFormat, EncryptFileOptions, DecryptFileOptions, FileResult, ProgressOptions } from './rest/secure-file-transfer.js';
-export { SftError, UsageError, AuthError, IntegrityError, NetworkError } from './errors.js';
+export { SecureFileTransfer } from './rest/secure-file-transfer.js';
+export { encrypt, decrypt, encryptFile, decryptFile, detectFormat, FILE_FORMATS } from './rest/files.js';
+export type { FileFormat, EncryptFileOptions, DecryptFileOptions, FileResult, ProgressOptions, Passphrase, Input, Target } from './rest/files.js';
+export { generateIdentity, identityToRecipient, parseRecipient, parseRecipientsFile, parseIdentity, parseIdentitiesFile } from './rest/keys.js';
+export type { Recipient, Identity, Stanza } from './rest/recipients/recipient.js';
+export { OutputExistsError } from './rest/io.js';
+export { SftError, UsageError, AuthError, IntegrityError, NetworkError, InterruptedError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { SecureServer } from './transfer/server.js';
 export type { ServerOptions, ReceivedFile, ServerEvents } from './transfer/server.js';

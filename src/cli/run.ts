@@ -4,6 +4,7 @@ import { VERSION, type CliIo, type Context } from './common.js';
 import { Reporter } from './reporter.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { encryptCommand } from './commands/encrypt.js';
+import { keygenCommand } from './commands/keygen.js';
 import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 
@@ -16,7 +17,7 @@ export function createProgram(ctx: Context): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
-  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand]) register(program, ctx);
+  for (const register of [encryptCommand, decryptCommand, keygenCommand, serveCommand, sendCommand]) register(program, ctx);
   return program;
 }
 

@@ -27,6 +27,8 @@ export interface FernetDecryptOptions {
   ttl?: number;
   /** Seconds since the epoch; defaults to now. */
   now?: number;
+  /** Seconds a token may be stamped in the future (default 60, as Python); Infinity turns the check off. */
+  maxClockSkew?: number;
 }
 
 /** Decodes a url-safe base64 Fernet key to 32 bytes. @throws UsageError on any other shape. */
@@ -93,7 +95,7 @@ export class Fernet {
     if (options.ttl !== undefined && timestamp + options.ttl < now) {
       throw new IntegrityError('EXPIRED', 'fernet token expired');
     }
-    if (now + MAX_CLOCK_SKEW_SECONDS < timestamp) {
+    if (now + (options.maxClockSkew ?? MAX_CLOCK_SKEW_SECONDS) < timestamp) {
       throw new IntegrityError('EXPIRED', 'fernet token timestamp is in the future');
     }
     const body = raw.subarray(0, raw.length - MAC);

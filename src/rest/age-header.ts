@@ -1,30 +1,25 @@
 /**
- * The age v1 file format (C2SP age.md) with scrypt passphrase recipients: header parsing and encoding, the
- * scrypt stanza, the header MAC and the payload key. The payload itself is the STREAM in crypto/stream.ts.
- * Armor and X25519 recipients are not implemented: sft encrypts to passphrases only.
+ * The age v1 header (C2SP age.md "Header"): an incremental parser fed bytes in any split, the encoder, the header
+ * MAC and the payload key. Which stanza means what is the business of recipients/; the payload is the STREAM in
+ * crypto/stream.ts.
  */
-import { createHmac, hkdfSync, randomBytes, scrypt as scryptCallback } from 'node:crypto';
-import { promisify } from 'node:util';
-import { AuthError, IntegrityError, UsageError } from '../errors.js';
-import { equalConstantTime, toBytes } from '../crypto/bytes.js';
-import { aeadOpen, aeadSeal } from '../crypto/stream.js';
-
-const scryptAsync = promisify(scryptCallback) as (password: Buffer, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { IntegrityError } from '../errors.js';
+import { equalConstantTime } from '../crypto/bytes.js';
 
 export const AGE_INTRO = 'age-encryption.org/v1\n';
-const SCRYPT_LABEL = 'age-encryption.org/v1/scrypt';
-/** age's default scrypt work factor (log2 N) when encrypting. */
-export const DEFAULT_WORK_FACTOR = 18;
-/** The largest work factor accepted when decrypting, as in the reference implementation: 2^22 costs ~4 GiB·s. */
-export const MAX_WORK_FACTOR = 22;
-/** The largest header we read; real headers are a few hundred bytes. */
-export const MAX_HEADER_BYTES = 64 * 1024;
+const INTRO = Buffer.from(AGE_INTRO, 'latin1');
+/** The largest header read: ~650 hybrid (1.5 KiB) stanzas. A header is read into memory whole, for its MAC. */
+export const MAX_HEADER_BYTES = 1024 * 1024;
+/** The most stanzas in a header: every identity may try every stanza of its type (ML-KEM decapsulation ~1 ms). */
+export const MAX_STANZAS = 1024;
 export const PAYLOAD_NONCE_SIZE = 16;
-const FILE_KEY_SIZE = 16;
+export const FILE_KEY_SIZE = 16;
 const COLUMNS = 64;
-const B64 = /^[A-Za-z0-9+/]*$/;
-const ARG = /^[\x21-\x7e]+$/;
+const BASE64 = /^[A-Za-z0-9+/]*$/;
+const ARGUMENT = /^[\x21-\x7e]+$/;
 
+/** One recipient stanza: `-> type args…` and its body. */
 export interface Stanza {
   type: string;
   args: string[];
@@ -40,106 +35,139 @@ export interface AgeHeader {
   length: number;
 }
 
-function headerFailure(message: string): IntegrityError {
+export function headerFailure(message: string): IntegrityError {
   return new IntegrityError('MALFORMED', `age header: ${message}`);
 }
 
-/** Canonical unpadded standard base64 (age.md "Encoding"), or undefined. */
+/** Canonical unpadded standard base64 (age.md "Conventions"), or undefined. */
 export function decodeBase64(text: string): Buffer | undefined {
-  if (!B64.test(text) || text.length % 4 === 1) return undefined;
+  if (!BASE64.test(text) || text.length % 4 === 1) return undefined;
   const bytes = Buffer.from(text, 'base64');
   return encodeBase64(bytes) === text ? bytes : undefined;
 }
 
 export function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('base64').replace(/=+$/, '');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64').replace(/=+$/, '');
 }
 
 /**
- * Parses an age header from the start of `data`.
- * @returns the header, or undefined when `data` ends before the header does (read more and call again).
- * @throws IntegrityError MALFORMED on any deviation from the format, or when the header exceeds MAX_HEADER_BYTES.
+ * Reads a header from bytes pushed in any split. push() returns the header and the bytes that followed it (the
+ * start of the payload) once the MAC line is complete.
+ * @throws IntegrityError MALFORMED on any deviation from age.md's ABNF, past MAX_HEADER_BYTES or MAX_STANZAS.
  */
-export function parseAgeHeader(data: Buffer): AgeHeader | undefined {
-  let offset = 0;
-  const nextLine = (): string | undefined => {
-    const end = data.indexOf(0x0a, offset);
-    if (end < 0) {
-      if (data.length > MAX_HEADER_BYTES) throw headerFailure('too long');
+export class HeaderReader {
+  readonly #lines: Buffer[] = [];
+  readonly #partial: Buffer[] = [];
+  #size = 0;
+  readonly #stanzas: Stanza[] = [];
+  #open: { type: string; args: string[]; body: string } | undefined;
+
+  push(data: Buffer): { header: AgeHeader; rest: Buffer } | undefined {
+    let offset = 0;
+    for (;;) {
+      const end = data.indexOf(0x0a, offset);
+      if (end < 0) {
+        this.#partial.push(data.subarray(offset));
+        this.#size += data.length - offset;
+        this.#checkPartial();
+        return undefined;
+      }
+      this.#partial.push(data.subarray(offset, end + 1));
+      this.#size += end + 1 - offset;
+      offset = end + 1;
+      if (this.#size > MAX_HEADER_BYTES) throw headerFailure(`longer than ${MAX_HEADER_BYTES} bytes`);
+      const line = Buffer.concat(this.#partial.splice(0));
+      this.#lines.push(line);
+      const header = this.#line(line.toString('latin1', 0, line.length - 1));
+      if (header !== undefined) return { header, rest: data.subarray(offset) };
+    }
+  }
+
+  /** Fails early on input that cannot become a header (not age, or a line past the size cap). */
+  #checkPartial(): void {
+    if (this.#size > MAX_HEADER_BYTES) throw headerFailure(`longer than ${MAX_HEADER_BYTES} bytes`);
+    if (this.#lines.length === 0) {
+      const start = Buffer.concat(this.#partial).subarray(0, INTRO.length);
+      if (!INTRO.subarray(0, start.length).equals(start)) throw headerFailure('not an age v1 file');
+    }
+  }
+
+  #line(line: string): AgeHeader | undefined {
+    if (this.#lines.length === 1) {
+      if (line + '\n' !== AGE_INTRO) throw headerFailure(line.startsWith('age-encryption.org/') ? `unsupported version ${JSON.stringify(line.slice(19, 40))}` : 'not an age v1 file');
       return undefined;
     }
-    const line = data.toString('latin1', offset, end);
-    offset = end + 1;
-    return line;
-  };
-  const intro = nextLine();
-  if (intro === undefined) {
-    if (data.length >= AGE_INTRO.length && !data.subarray(0, AGE_INTRO.length).equals(Buffer.from(AGE_INTRO))) throw headerFailure('not an age v1 file');
+    if (this.#open !== undefined) return this.#bodyLine(line, this.#open);
+    if (line.startsWith('-> ')) {
+      const [type, ...args] = line.slice(3).split(' ');
+      if (type === undefined || !ARGUMENT.test(type) || !args.every((a) => ARGUMENT.test(a))) throw headerFailure('malformed stanza arguments');
+      if (this.#stanzas.length >= MAX_STANZAS) throw headerFailure(`more than ${MAX_STANZAS} stanzas`);
+      this.#open = { type, args, body: '' };
+      return undefined;
+    }
+    if (line.startsWith('--- ')) return this.#end(line);
+    throw headerFailure(line.startsWith('---') ? 'malformed mac line' : 'malformed stanza line');
+  }
+
+  #bodyLine(line: string, open: { type: string; args: string[]; body: string }): undefined {
+    if (line.length > COLUMNS) throw headerFailure('stanza body line longer than 64 columns');
+    open.body += line;
+    if (line.length === COLUMNS) return undefined;
+    const body = decodeBase64(open.body);
+    if (body === undefined) throw headerFailure('stanza body is not canonical base64');
+    this.#stanzas.push({ type: open.type, args: open.args, body });
+    this.#open = undefined;
     return undefined;
   }
-  if (intro + '\n' !== AGE_INTRO) throw headerFailure('not an age v1 file');
-  const stanzas: Stanza[] = [];
-  for (;;) {
-    const lineStart = offset;
-    const line = nextLine();
-    if (line === undefined) return undefined;
-    if (line.startsWith('--- ')) {
-      const mac = decodeBase64(line.slice(4));
-      if (mac?.length !== 32) throw headerFailure('malformed mac');
-      if (stanzas.length === 0) throw headerFailure('no recipients');
-      return { stanzas, macInput: data.subarray(0, lineStart + 3), mac, length: offset };
-    }
-    if (!line.startsWith('-> ')) throw headerFailure('malformed stanza line');
-    const [type, ...args] = line.slice(3).split(' ');
-    if (type === undefined || !ARG.test(type) || !args.every((a) => ARG.test(a))) throw headerFailure('malformed stanza arguments');
-    const bodyLines: string[] = [];
-    for (;;) {
-      const bodyLine = nextLine();
-      if (bodyLine === undefined) return undefined;
-      if (bodyLine.length > COLUMNS) throw headerFailure('stanza body line too long');
-      bodyLines.push(bodyLine);
-      if (bodyLine.length < COLUMNS) break;
-    }
-    const body = decodeBase64(bodyLines.join(''));
-    if (body === undefined) throw headerFailure('stanza body is not canonical base64');
-    stanzas.push({ type, args, body });
+
+  #end(line: string): AgeHeader {
+    const mac = decodeBase64(line.slice(4));
+    if (mac?.length !== 32) throw headerFailure('malformed mac');
+    if (this.#stanzas.length === 0) throw headerFailure('no recipients');
+    const all = Buffer.concat(this.#lines);
+    return { stanzas: this.#stanzas, macInput: all.subarray(0, all.length - line.length + 2), mac, length: all.length };
   }
 }
 
 /**
- * Parses the header and payload nonce of a complete age file prefix, read to its end or to at least
- * MAX_HEADER_BYTES + PAYLOAD_NONCE_SIZE bytes.
- * @throws IntegrityError MALFORMED when the header or nonce is incomplete or malformed.
+ * Parses a complete header from the start of `data` (a whole file or at least its header).
+ * @throws IntegrityError MALFORMED when malformed or when `data` ends inside the header.
  */
-export function parseAgeHeaderAndNonce(data: Buffer): { header: AgeHeader; nonce: Buffer } {
-  const header = parseAgeHeader(data);
-  if (header === undefined) throw headerFailure('truncated');
-  if (data.length < header.length + PAYLOAD_NONCE_SIZE) throw headerFailure('payload nonce missing or short');
-  return { header, nonce: data.subarray(header.length, header.length + PAYLOAD_NONCE_SIZE) };
+export function parseHeader(data: Buffer): { header: AgeHeader; rest: Buffer } {
+  const result = new HeaderReader().push(data);
+  if (result === undefined) throw headerFailure('truncated');
+  return result;
 }
 
-/** Encodes the header up to and including "---" (the MAC input). */
-function encodeHeaderWithoutMac(stanzas: Stanza[]): Buffer {
+function encodeWithoutMac(stanzas: readonly Stanza[]): Buffer {
   let text = AGE_INTRO;
   for (const s of stanzas) {
     text += `-> ${[s.type, ...s.args].join(' ')}\n`;
     const body = encodeBase64(s.body);
+    // The body ends with a line shorter than 64 columns, so an empty one when its length is a multiple of 64.
     for (let i = 0; i <= body.length; i += COLUMNS) text += body.slice(i, i + COLUMNS) + '\n';
   }
   return Buffer.from(text + '---', 'latin1');
 }
 
-function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Buffer {
+/** The whole header for `stanzas`, MAC line included. */
+export function encodeHeader(stanzas: readonly Stanza[], fileKey: Uint8Array): Buffer {
+  const macInput = encodeWithoutMac(stanzas);
+  return Buffer.concat([macInput, Buffer.from(` ${encodeBase64(headerMac(fileKey, macInput))}\n`, 'latin1')]);
+}
+
+/** The length encodeHeader() gives for stanzas of these shapes (bodies and arguments of the same lengths). */
+export function encodedHeaderLength(stanzas: readonly Stanza[]): number {
+  return encodeWithoutMac(stanzas).length + 1 + 43 + 1;
+}
+
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, salt, info, length));
 }
 
+/** HMAC-SHA-256 keyed with HKDF(file key, info "header"), over the header through "---" (age.md "Header MAC"). */
 function headerMac(fileKey: Uint8Array, macInput: Uint8Array): Buffer {
-  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header', 32)).update(macInput).digest();
-}
-
-/** The STREAM key: HKDF-SHA256(ikm = file key, salt = payload nonce, info = "payload"). */
-export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
-  return hkdf(fileKey, nonce, 'payload', 32);
+  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(macInput).digest();
 }
 
 /** @throws IntegrityError TAMPERED when the header MAC does not match. */
@@ -149,55 +177,9 @@ export function verifyHeaderMac(fileKey: Uint8Array, header: AgeHeader): void {
   }
 }
 
-async function scryptKey(passphrase: Buffer, salt: Buffer, workFactor: number): Promise<Buffer> {
-  const N = 2 ** workFactor;
-  return scryptAsync(passphrase, Buffer.concat([Buffer.from(SCRYPT_LABEL), salt]), 32, { N, r: 8, p: 1, maxmem: 128 * 8 * N + 4 * 1024 * 1024 });
-}
-
-/**
- * Builds a header with one scrypt recipient (age.md "The scrypt recipient type") for `fileKey`.
- */
-export async function encodeScryptHeader(fileKey: Uint8Array, passphrase: string | Uint8Array, workFactor = DEFAULT_WORK_FACTOR): Promise<Buffer> {
-  if (!Number.isInteger(workFactor) || workFactor < 1 || workFactor > MAX_WORK_FACTOR) {
-    throw new UsageError(`"workFactor" expected an integer in [1, ${MAX_WORK_FACTOR}], got ${workFactor}`);
-  }
-  const salt = randomBytes(16);
-  const wrapKey = await scryptKey(toBytes(passphrase), salt, workFactor);
-  const body = Buffer.concat(aeadSeal('chacha20-poly1305', wrapKey, Buffer.alloc(12), fileKey));
-  const macInput = encodeHeaderWithoutMac([{ type: 'scrypt', args: [encodeBase64(salt), String(workFactor)], body }]);
-  return Buffer.concat([macInput, Buffer.from(` ${encodeBase64(headerMac(fileKey, macInput))}\n`)]);
-}
-
-/** The length of a header from encodeScryptHeader(): fixed for a work factor, so the payload can be written first. */
-export function scryptHeaderLength(workFactor = DEFAULT_WORK_FACTOR): number {
-  const stanza: Stanza = { type: 'scrypt', args: [encodeBase64(Buffer.alloc(16)), String(workFactor)], body: Buffer.alloc(32) };
-  return encodeHeaderWithoutMac([stanza]).length + 1 + 43 + 1;
-}
-
-/**
- * Unwraps the file key from the header's scrypt stanza with `passphrase`, then checks the header MAC.
- * @throws IntegrityError MALFORMED (a malformed or disallowed scrypt stanza, work factor above the limit),
- *   AuthError (no scrypt stanza, or the passphrase is wrong), IntegrityError TAMPERED (header MAC).
- */
-export async function unwrapScrypt(header: AgeHeader, passphrase: string | Uint8Array, maxWorkFactor = MAX_WORK_FACTOR): Promise<Buffer> {
-  const scryptStanzas = header.stanzas.filter((s) => s.type === 'scrypt');
-  if (scryptStanzas.length === 0) throw new AuthError('no passphrase recipient in this age file');
-  // age.md: a scrypt stanza must be the only stanza, so a passphrase file cannot also be opened with a key.
-  if (header.stanzas.length !== 1) throw headerFailure('a scrypt stanza must be the only stanza');
-  const stanza = scryptStanzas[0] as Stanza;
-  const [saltText, factorText, ...extra] = stanza.args;
-  if (saltText === undefined || factorText === undefined || extra.length > 0) throw headerFailure('scrypt stanza needs exactly two arguments');
-  const salt = decodeBase64(saltText);
-  if (salt?.length !== 16) throw headerFailure('scrypt salt must be 16 bytes');
-  if (!/^[1-9][0-9]{0,1}$/.test(factorText)) throw headerFailure('scrypt work factor is not a canonical decimal');
-  const workFactor = Number(factorText);
-  if (workFactor > maxWorkFactor) throw headerFailure(`scrypt work factor ${workFactor} above the limit of ${maxWorkFactor}`);
-  if (stanza.body.length !== FILE_KEY_SIZE + 16) throw headerFailure('scrypt stanza body must be 32 bytes');
-  const wrapKey = await scryptKey(toBytes(passphrase), salt, workFactor);
-  const fileKey = aeadOpen('chacha20-poly1305', wrapKey, Buffer.alloc(12), stanza.body);
-  if (fileKey === undefined) throw new AuthError();
-  verifyHeaderMac(fileKey, header);
-  return fileKey;
+/** The STREAM key: HKDF-SHA-256(ikm = file key, salt = payload nonce, info = "payload"). */
+export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
+  return hkdf(fileKey, nonce, 'payload');
 }
 
 export function newFileKey(): Buffer {
