@@ -3,10 +3,11 @@
  * nonce, then the STREAM payload (crypto/stream.ts); optionally in ASCII armor (armor.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { AuthError, UsageError } from '../errors.js';
-import { StreamOpener, StreamSealer } from '../crypto/stream.js';
+import { AuthError, SftError, UsageError } from '../errors.js';
+import { aeadSeal, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, StreamOpener, streamNonce } from '../crypto/stream.js';
 import { ArmorEncoder } from './armor.js';
 import { encodeHeader, encodedHeaderLength, headerFailure, HeaderReader, newFileKey, PAYLOAD_NONCE_SIZE, payloadKey, verifyHeaderMac, type AgeHeader } from './age-header.js';
+import { CHUNKS_PER_BATCH, type Batches } from './batches.js';
 import { throwIfAborted, type ByteSource, type Output } from './io.js';
 import type { Identity, Recipient } from './recipients/recipient.js';
 import { ScryptIdentity, ScryptRecipient, type Passphrase } from './recipients/scrypt.js';
@@ -21,7 +22,10 @@ export interface AgeEncryptOptions {
  * one. When the output is a file and not armored, the payload is written first behind a placeholder header of the
  * same length while scrypt runs on the thread pool, and the header is written over it at the end.
  */
-export async function encryptAge(source: AsyncIterable<Buffer>, output: Output, recipients: readonly Recipient[], options: AgeEncryptOptions = {}): Promise<void> {
+export const PLAINTEXT_BATCH = CHUNKS_PER_BATCH * CHUNK_SIZE;
+export const CIPHERTEXT_BATCH = CHUNKS_PER_BATCH * ENCRYPTED_CHUNK_SIZE;
+
+export async function encryptAge(source: Batches, output: Output, recipients: readonly Recipient[], options: AgeEncryptOptions = {}): Promise<void> {
   if (recipients.length === 0) throw new UsageError('no recipients');
   if (recipients.length > 1 && recipients.some((r) => r.type === 'scrypt')) throw new UsageError('a passphrase cannot be combined with other recipients');
   const fileKey = newFileKey();
@@ -40,15 +44,31 @@ export async function encryptAge(source: AsyncIterable<Buffer>, output: Output, 
     header = Promise.resolve(encodeHeader(stanzas, fileKey));
     await emit([await header, nonce]);
   }
-  const sealer = new StreamSealer('chacha20-poly1305', payloadKey(fileKey, nonce));
-  for await (const chunk of source) {
-    throwIfAborted(options.signal);
-    await emit(sealer.push(chunk));
-  }
-  await emit(sealer.end());
+  await sealPayload(source, payloadKey(fileKey, nonce), emit, options.signal);
   if (armor !== undefined) await output.write(armor.end());
   if (late !== undefined) await output.writeAt?.(await header, 0);
   await output.flush();
+}
+
+/**
+ * The STREAM payload (age.md "Payload"): each batch's whole chunks sealed in order, the last chunk of the last batch
+ * flagged final; an empty input is one empty final chunk.
+ */
+async function sealPayload(source: Batches, key: Buffer, emit: (chunks: Buffer[]) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  let counter = 0;
+  for (;;) {
+    throwIfAborted(signal);
+    const { data, last } = await source.next();
+    if (last && data.length === 0 && counter > 0) throw new SftError('IO', 'the input shrank while it was being read');
+    const sealed: Buffer[] = [];
+    for (let offset = 0; offset < data.length || (offset === 0 && last); offset += CHUNK_SIZE) {
+      const end = Math.min(offset + CHUNK_SIZE, data.length);
+      sealed.push(...aeadSeal('chacha20-poly1305', key, streamNonce(counter++, last && end === data.length), data.subarray(offset, end)));
+    }
+    // The batch's buffer is read into again on the next call: everything in it was sealed into new buffers above.
+    await emit(sealed);
+    if (last) return;
+  }
 }
 
 export interface AgeKeys {
@@ -96,7 +116,7 @@ export interface AgeDecryptOptions {
  * @returns the plaintext size.
  * @throws as unwrapFileKey, and IntegrityError MALFORMED (header), TAMPERED or TRUNCATED (payload).
  */
-export async function decryptAge(source: ByteSource, output: Output, keys: AgeKeys, options: AgeDecryptOptions = {}): Promise<number> {
+export async function decryptAge(source: ByteSource, payload: (offset: number) => Batches, output: Output, keys: AgeKeys, options: AgeDecryptOptions = {}): Promise<number> {
   const reader = new HeaderReader();
   let found: ReturnType<HeaderReader['push']>;
   do {
@@ -115,10 +135,16 @@ export async function decryptAge(source: ByteSource, output: Output, keys: AgeKe
     released.push(plaintext);
     size += plaintext.length;
   };
-  for await (const chunk of source.rest()) {
+  // Batches hold whole sealed chunks, so the opener keeps no reference into a batch's buffer once push() returns,
+  // but for the short final chunk of the last batch, which end() opens at once.
+  const batches = payload(found.header.length + PAYLOAD_NONCE_SIZE);
+  for (let last = false; !last; ) {
     throwIfAborted(options.signal);
+    const batch = await batches.next();
+    last = batch.last;
     try {
-      opener.push(chunk, release);
+      opener.push(batch.data, release);
+      if (last) release(opener.end());
     } catch (error) {
       // What authenticated before the failure is released too, as age.md's streaming decryption does.
       await output.write(released.splice(0)).catch(() => undefined);
@@ -126,8 +152,6 @@ export async function decryptAge(source: ByteSource, output: Output, keys: AgeKe
     }
     await output.write(released.splice(0));
   }
-  release(opener.end());
-  await output.write(released.splice(0));
   await output.flush();
   return size;
 }

@@ -4,14 +4,15 @@
  * container. A path output is written to a hidden temporary file and moved into place only once every check
  * passed; on any failure or abort it is removed. Paths are checked before a passphrase is asked for.
  */
-import { open as openFile } from 'node:fs/promises';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { IntegrityError, UsageError } from '../errors.js';
-import { decryptAge, encryptAge, type AgeKeys } from './age-file.js';
+import { CIPHERTEXT_BATCH, decryptAge, encryptAge, PLAINTEXT_BATCH, type AgeKeys } from './age-file.js';
+import { FileBatches, StreamBatches } from './batches.js';
 import { AGE_INTRO } from './age-header.js';
 import { ArmorDecoder, looksArmored } from './armor.js';
 import { decryptFernet, encryptFernet, FERNET_MAGIC } from './fernet-file.js';
-import { abortable, ByteSource, checkPaths, counted, FileOutput, interrupted, readFileChunks, readStreamChunks, StreamOutput, type Output } from './io.js';
+import { ByteSource, checkPaths, counted, FileOutput, interrupted, READ_SIZE, readStreamChunks, StreamOutput, type Output, type PathChecks } from './io.js';
 import { fileError } from '../util/fs-errors.js';
 import { parseIdentitiesFile, parseRecipient } from './keys.js';
 import type { Identity, Recipient } from './recipients/recipient.js';
@@ -89,13 +90,32 @@ function identitiesOf(options: DecryptFileOptions): Identity[] {
   return (options.identities ?? []).flatMap((i) => (typeof i === 'string' ? parseIdentitiesFile(i, 'identity') : [i]));
 }
 
-/** Chunks of the input (counted for progress, abortable) and its path checks. */
-async function open(input: Input, target: Target, options: CommonOptions) {
-  const inputPath = typeof input === 'string' ? input : undefined;
-  const outputPath = typeof target === 'string' ? target : undefined;
-  const checks = await checkPaths(inputPath, outputPath, options.overwrite === true);
-  const chunks = typeof input === 'string' ? readFileChunks(input) : readStreamChunks(input);
-  return { checks, chunks: abortable(counted(chunks, checks.size ?? 0, options.onProgress), options.signal) };
+/**
+ * The input, opened after the path checks: a file handle and its size, or a stream's chunks.
+ */
+async function openInput(input: Input, target: Target, options: CommonOptions): Promise<{ checks: PathChecks; file?: { handle: FileHandle; size: number }; chunks: AsyncGenerator<Buffer> }> {
+  const checks = await checkPaths(typeof input === 'string' ? input : undefined, typeof target === 'string' ? target : undefined, options.overwrite === true);
+  if (typeof input !== 'string') return { checks, chunks: readStreamChunks(input, options.signal) };
+  const handle = await openFile(input, 'r').catch((error: unknown) => {
+    throw fileError(error, 'read', input);
+  });
+  const info = await handle.stat();
+  // A pipe or a device (/dev/stdin) is read as a stream: no offsets, no size.
+  if (!info.isFile()) return { checks, chunks: readStreamChunks(handle.createReadStream({ highWaterMark: READ_SIZE }), options.signal) };
+  return { checks, file: { handle, size: info.size }, chunks: fileChunks(handle, input) };
+}
+
+/** A file's bytes from its start, READ_SIZE at a time (for what is not read in batches: headers, armor, Fernet). */
+async function* fileChunks(handle: FileHandle, path: string): AsyncGenerator<Buffer> {
+  for (let position = 0; ; ) {
+    const buffer = Buffer.allocUnsafe(READ_SIZE);
+    const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, position).catch((error: unknown) => {
+      throw fileError(error, 'read', path);
+    });
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
 }
 
 /** Runs `work` against the target; a path target is committed on success and removed on failure. */
@@ -126,14 +146,21 @@ export async function encrypt(input: Input, output: Target, options: EncryptFile
   }
   const recipients = format === 'age' ? recipientsOf(options) : [];
   const password = options.password;
-  const { chunks } = await open(input, output, options);
+  const { file, chunks } = await openInput(input, output, options);
   let size = 0;
-  const source = counted(chunks, 0, (done) => (size = done));
-  await writeTo(output, 0o666, options, (out) =>
-    password !== undefined && format === 'fernet'
-      ? encryptFernet(source, out, password, options.iterations, options.signal)
-      : encryptAge(source, out, recipients, { armor: options.armor === true, ...(options.signal ? { signal: options.signal } : {}) }),
-  );
+  const report = (done: number) => {
+    size = done;
+    options.onProgress?.(done, file?.size ?? 0);
+  };
+  try {
+    await writeTo(output, 0o666, options, (out) => {
+      if (password !== undefined && format === 'fernet') return encryptFernet(counted(chunks, 0, report), out, password, options.iterations, options.signal);
+      const batches = file === undefined ? new StreamBatches(new ByteSource(counted(chunks, 0, report)), PLAINTEXT_BATCH) : new FileBatches(file.handle, 0, file.size, PLAINTEXT_BATCH, report);
+      return encryptAge(batches, out, recipients, { armor: options.armor === true, ...(options.signal ? { signal: options.signal } : {}) });
+    });
+  } finally {
+    await file?.handle.close();
+  }
   return { format, size };
 }
 
@@ -147,8 +174,15 @@ export async function encrypt(input: Input, output: Target, options: EncryptFile
  */
 export async function decrypt(input: Input, output: Target, options: DecryptFileOptions): Promise<FileResult> {
   const identities = identitiesOf(options);
-  const { checks, chunks } = await open(input, output, options);
-  const source = new ByteSource(chunks);
+  const { checks, file, chunks } = await openInput(input, output, options);
+  try {
+    return await decryptInput(new ByteSource(counted(chunks, file?.size ?? 0, options.onProgress)), file, output, identities, checks, options);
+  } finally {
+    await file?.handle.close();
+  }
+}
+
+async function decryptInput(source: ByteSource, file: { handle: FileHandle; size: number } | undefined, output: Target, identities: Identity[], checks: PathChecks, options: DecryptFileOptions): Promise<FileResult> {
   const prefix = await source.read(AGE_INTRO.length);
   source.unshift(prefix);
   const keys: AgeKeys = { identities, ...(options.password === undefined ? {} : { password: options.password }), ...(options.maxWorkFactor === undefined ? {} : { maxWorkFactor: options.maxWorkFactor }) };
@@ -162,7 +196,10 @@ export async function decrypt(input: Input, output: Target, options: DecryptFile
   // Anything that is not binary age (an empty input included) goes to the armor decoder, which names junk.
   const binary = Buffer.from(AGE_INTRO).subarray(0, prefix.length).equals(prefix);
   const bytes = binary ? source : new ByteSource(dearmor(source.rest()));
-  const size = await writeTo(output, mode, options, (out) => decryptAge(bytes, out, keys, options.signal ? { signal: options.signal } : {}));
+  // A binary file's payload is read in batches straight from the file; anything else is copied into batches.
+  const report = (done: number) => options.onProgress?.(done, file?.size ?? 0);
+  const payload = (offset: number) => (binary && file !== undefined ? new FileBatches(file.handle, offset, file.size, CIPHERTEXT_BATCH, report) : new StreamBatches(bytes, CIPHERTEXT_BATCH));
+  const size = await writeTo(output, mode, options, (out) => decryptAge(bytes, payload, out, keys, options.signal ? { signal: options.signal } : {}));
   return { format: 'age', size };
 }
 

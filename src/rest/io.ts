@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, constants as fsConstants } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { access, link, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -66,18 +66,22 @@ export async function checkPaths(input: string | undefined, output: string | und
   return checks;
 }
 
-/** A file read in READ_SIZE chunks; errors name the path in words. */
-export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
+/** A readable stream's chunks as Buffers; an abort destroys the stream. */
+export async function* readStreamChunks(stream: Readable | NodeJS.ReadableStream, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const onAbort = () => (stream as Readable).destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    yield* createReadStream(path, { highWaterMark: READ_SIZE }) as AsyncIterable<Buffer>;
+    for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+      throwIfAborted(signal);
+      yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    }
+    throwIfAborted(signal);
   } catch (error) {
-    throw fileError(error, 'read', path);
+    if (signal?.aborted === true) throw interrupted(signal);
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
-}
-
-/** A readable stream's chunks as Buffers. */
-export async function* readStreamChunks(stream: Readable | NodeJS.ReadableStream): AsyncGenerator<Buffer> {
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
 }
 
 /** Bytes read ahead can be handed back: the format sniffer and the header reader read past what they need. */
@@ -241,32 +245,6 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 export function interrupted(signal: AbortSignal): SftError {
   return signal.reason instanceof SftError ? signal.reason : new InterruptedError();
-}
-
-/** `chunks`, ended by an abort: a read waiting on a pipe is given up and the stream closed. */
-export async function* abortable(chunks: AsyncIterable<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-  const iterator = chunks[Symbol.asyncIterator]();
-  if (signal === undefined) {
-    for (let r = await iterator.next(); r.done !== true; r = await iterator.next()) yield r.value;
-    return;
-  }
-  let onAbort = () => undefined as void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(interrupted(signal));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  try {
-    for (;;) {
-      const r = await Promise.race([iterator.next(), aborted]);
-      if (r.done === true) return;
-      yield r.value;
-    }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    await iterator.return?.();
-  }
 }
 
 /** `chunks`, reporting the bytes seen so far (and `total`, 0 when unknown) as they pass. */
