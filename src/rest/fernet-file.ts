@@ -21,6 +21,7 @@ import { CHUNK_SIZE } from '../crypto/stream.js';
 import { DEFAULT_ITERATIONS, pbkdf2Sha256 } from '../crypto/pbkdf2.js';
 import { ByteQueue } from '../util/byte-queue.js';
 import { equalConstantTime, u64be } from '../crypto/bytes.js';
+import type { Batches } from './batches.js';
 import { throwIfAborted, type ByteSource, type Output } from './io.js';
 import { resolvePassphrase, type Passphrase } from './recipients/scrypt.js';
 
@@ -56,21 +57,18 @@ export function parseFernetFileHeader(data: Buffer): { iterations: number; salt:
   return { iterations, salt: Buffer.from(data.subarray(FERNET_MAGIC.length + 4, FERNET_HEADER_SIZE)) };
 }
 
-function record(fernet: Fernet, kind: number, index: number, body: Buffer): Buffer[] {
-  const prefix = Buffer.alloc(RECORD_PREFIX);
-  prefix[0] = kind;
-  prefix.writeBigUInt64BE(BigInt(index), 1);
-  const token = fernet.encrypt([prefix, body]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(token.length);
-  return [length, Buffer.from(token, 'latin1')];
-}
-
-/** Turns content, pushed in any split, into records. */
+/**
+ * Turns content, pushed in any split, into records. To spare the garbage collector, tokens are built in one reused
+ * buffer and records written into two output buffers used in turn: what push() or end() returns is valid until the
+ * call after next (the caller writes one batch while the next is built).
+ */
 export class FernetFileWriter {
   readonly #fernet: Fernet;
   readonly #pending = new ByteQueue();
   readonly #hash = createSha256();
+  readonly #token = Buffer.allocUnsafe(Math.ceil((MAX_TOKEN_CHARS * 3) / 4));
+  readonly #outputs: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+  #turn = 0;
   #index = 0;
   #length = 0;
 
@@ -82,16 +80,41 @@ export class FernetFileWriter {
     this.#pending.push(content);
     this.#hash.update(content);
     this.#length += content.length;
-    const out: Buffer[] = [];
-    while (this.#pending.length >= CHUNK_SIZE) out.push(...record(this.#fernet, KIND_DATA, this.#index++, this.#pending.take(CHUNK_SIZE)));
-    return out;
+    const bodies: Buffer[] = [];
+    while (this.#pending.length >= CHUNK_SIZE) bodies.push(this.#pending.take(CHUNK_SIZE));
+    return this.#records(bodies.map((body) => [KIND_DATA, body] as const));
   }
 
   end(): Buffer[] {
-    const out: Buffer[] = [];
-    if (this.#pending.length > 0) out.push(...record(this.#fernet, KIND_DATA, this.#index++, this.#pending.take(this.#pending.length)));
-    out.push(...record(this.#fernet, KIND_END, this.#index, Buffer.concat([this.#hash.digest(), u64be(this.#length)])));
-    return out;
+    const records: (readonly [number, Buffer])[] = [];
+    if (this.#pending.length > 0) records.push([KIND_DATA, this.#pending.take(this.#pending.length)]);
+    records.push([KIND_END, Buffer.concat([this.#hash.digest(), u64be(this.#length)])]);
+    return this.#records(records);
+  }
+
+  /** Each record: token length (u32 BE) ‖ token (base64url text), written into this turn's output buffer. */
+  #records(records: readonly (readonly [number, Buffer])[]): Buffer[] {
+    if (records.length === 0) return [];
+    const size = records.length * (4 + MAX_TOKEN_CHARS);
+    this.#turn ^= 1;
+    if ((this.#outputs[this.#turn] as Buffer).length < size) this.#outputs[this.#turn] = Buffer.allocUnsafe(size);
+    const out = this.#outputs[this.#turn] as Buffer;
+    let at = 0;
+    for (const [kind, body] of records) {
+      const prefix = Buffer.alloc(RECORD_PREFIX);
+      prefix[0] = kind;
+      prefix.writeBigUInt64BE(BigInt(this.#index++), 1);
+      // Python's urlsafe_b64encode pads with "=": written here, not concatenated to an 87 KB string.
+      const bytes = this.#fernet.encryptToBytes([prefix, body], {}, this.#token);
+      const padding = (3 - (bytes.length % 3)) % 3;
+      const start = out.writeUInt32BE(Math.ceil(bytes.length / 3) * 4, at);
+      at = start + out.write(bytes.toString('base64url'), start, 'latin1');
+      out.fill(0x3d, at, at + padding);
+      at += padding;
+    }
+    // The end record's index is the number of data records: it does not count itself.
+    if (records[records.length - 1]?.[0] === KIND_END) this.#index--;
+    return [out.subarray(0, at)];
   }
 }
 
@@ -108,6 +131,8 @@ export class FernetFileReader {
   #length = 0;
   #ended = false;
   #sha256 = '';
+  /** Tokens are decoded from base64url into this one buffer. */
+  readonly #scratch = Buffer.allocUnsafe(Math.ceil((MAX_TOKEN_CHARS * 3) / 4));
 
   constructor(fernet: Fernet) {
     this.#fernet = fernet;
@@ -124,7 +149,11 @@ export class FernetFileReader {
       if (this.#ended) throw new IntegrityError('TAMPERED', 'fernet file: data after the end record');
       const tokenLength = this.#pending.peek(4).readUInt32BE(0);
       if (tokenLength < 1 || tokenLength > MAX_TOKEN_CHARS) throw new IntegrityError('MALFORMED', `fernet file: record ${this.#index} has a bad length`);
-      if (this.#pending.length < 4 + tokenLength) return;
+      if (this.#pending.length < 4 + tokenLength) {
+        // Callers reuse their buffers: keep a copy of the partial record, not a view into theirs.
+        this.#pending.push(Buffer.from(this.#pending.take(this.#pending.length)));
+        return;
+      }
       this.#pending.take(4);
       this.#record(this.#pending.take(tokenLength), release);
     }
@@ -138,7 +167,7 @@ export class FernetFileReader {
   #record(token: Buffer, release: (content: Buffer) => void): void {
     let plain: Buffer;
     try {
-      plain = this.#fernet.decrypt(token.toString('latin1'), { maxClockSkew: Infinity });
+      plain = this.#fernet.decrypt(token.toString('latin1'), { maxClockSkew: Infinity }, this.#scratch);
     } catch (error) {
       if (this.#index === 0 && error instanceof SftError && error.code === 'TAMPERED') throw new AuthError();
       throw new IntegrityError('TAMPERED', `fernet file: record ${this.#index} failed verification (${(error as Error).message})`);
@@ -169,19 +198,24 @@ async function fernetFor(password: Passphrase, salt: Uint8Array, iterations: num
   return new Fernet(await pbkdf2Sha256(await resolvePassphrase(password), salt, iterations, 32));
 }
 
-/** Encrypts `source` to `output` as a Fernet container. */
-export async function encryptFernet(source: AsyncIterable<Buffer>, output: Output, password: Passphrase, iterations = DEFAULT_ITERATIONS, signal?: AbortSignal): Promise<void> {
+/** Encrypts `source` (batches of whole 64 KiB chunks) to `output` as a Fernet container. */
+export async function encryptFernet(source: Batches, output: Output, password: Passphrase, iterations = DEFAULT_ITERATIONS, signal?: AbortSignal): Promise<void> {
   if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_FILE_ITERATIONS) {
     throw new UsageError(`"iterations" expected an integer in [1, ${MAX_FILE_ITERATIONS}], got ${iterations}`);
   }
   const salt = randomBytes(16);
   const writer = new FernetFileWriter(await fernetFor(password, salt, iterations));
   await output.write([encodeFernetFileHeader(iterations, salt)]);
-  for await (const chunk of source) {
+  const emit = (records: Buffer[]) => output.write(output.keepsChunks ? records.map((r) => Buffer.from(r)) : records);
+  for (let last = false; !last; ) {
     throwIfAborted(signal);
-    await output.write(writer.push(chunk));
+    const batch = await source.next();
+    last = batch.last;
+    // Whole chunks per batch: the writer keeps nothing of the batch's buffer, which the next call reads into. The
+    // records are in the writer's own buffers, reused two calls later: a stream that keeps chunks gets copies.
+    await emit(writer.push(batch.data));
+    if (last) await emit(writer.end());
   }
-  await output.write(writer.end());
   await output.flush();
 }
 
@@ -190,7 +224,7 @@ export async function encryptFernet(source: AsyncIterable<Buffer>, output: Outpu
  * @returns the content's size and hex SHA-256 (checked against the end record).
  * @throws AuthError (wrong password), IntegrityError (tampered, truncated, malformed).
  */
-export async function decryptFernet(source: ByteSource, output: Output, password: Passphrase, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+export async function decryptFernet(source: ByteSource, payload: (offset: number) => Batches, output: Output, password: Passphrase, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
   const { iterations, salt } = parseFernetFileHeader(await source.read(FERNET_HEADER_SIZE));
   const reader = new FernetFileReader(await fernetFor(password, salt, iterations));
   let size = 0;
@@ -199,9 +233,12 @@ export async function decryptFernet(source: ByteSource, output: Output, password
     released.push(content);
     size += content.length;
   };
-  for await (const chunk of source.rest()) {
+  const batches = payload(FERNET_HEADER_SIZE);
+  for (let last = false; !last; ) {
     throwIfAborted(signal);
-    reader.push(chunk, release);
+    const batch = await batches.next();
+    last = batch.last;
+    reader.push(batch.data, release);
     await output.write(released.splice(0));
   }
   reader.end();

@@ -154,8 +154,8 @@ export async function encrypt(input: Input, output: Target, options: EncryptFile
   };
   try {
     await writeTo(output, 0o666, options, (out) => {
-      if (password !== undefined && format === 'fernet') return encryptFernet(counted(chunks, 0, report), out, password, options.iterations, options.signal);
       const batches = file === undefined ? new StreamBatches(new ByteSource(counted(chunks, 0, report)), PLAINTEXT_BATCH) : new FileBatches(file.handle, 0, file.size, PLAINTEXT_BATCH, report);
+      if (password !== undefined && format === 'fernet') return encryptFernet(batches, out, password, options.iterations, options.signal);
       return encryptAge(batches, out, recipients, { armor: options.armor === true, ...(options.signal ? { signal: options.signal } : {}) });
     });
   } finally {
@@ -187,18 +187,19 @@ async function decryptInput(source: ByteSource, file: { handle: FileHandle; size
   source.unshift(prefix);
   const keys: AgeKeys = { identities, ...(options.password === undefined ? {} : { password: options.password }), ...(options.maxWorkFactor === undefined ? {} : { maxWorkFactor: options.maxWorkFactor }) };
   const mode = 0o600 & (checks.mode ?? 0o600);
-  if (prefix.subarray(0, FERNET_MAGIC.length).equals(FERNET_MAGIC)) {
-    if (options.password === undefined) throw new UsageError('this is a Fernet container: decrypt it with its password');
-    const password = options.password;
-    const result = await writeTo(output, mode, options, (out) => decryptFernet(source, out, password, options.signal));
-    return { format: 'fernet', ...result };
-  }
-  // Anything that is not binary age (an empty input included) goes to the armor decoder, which names junk.
-  const binary = Buffer.from(AGE_INTRO).subarray(0, prefix.length).equals(prefix);
+  const fernet = prefix.subarray(0, FERNET_MAGIC.length).equals(FERNET_MAGIC);
+  // Anything that is neither Fernet nor binary age (an empty input included) goes to the armor decoder, which names junk.
+  const binary = fernet || Buffer.from(AGE_INTRO).subarray(0, prefix.length).equals(prefix);
   const bytes = binary ? source : new ByteSource(dearmor(source.rest()));
   // A binary file's payload is read in batches straight from the file; anything else is copied into batches.
   const report = (done: number) => options.onProgress?.(done, file?.size ?? 0);
   const payload = (offset: number) => (binary && file !== undefined ? new FileBatches(file.handle, offset, file.size, CIPHERTEXT_BATCH, report) : new StreamBatches(bytes, CIPHERTEXT_BATCH));
+  if (fernet) {
+    if (options.password === undefined) throw new UsageError('this is a Fernet container: decrypt it with its password');
+    const password = options.password;
+    const result = await writeTo(output, mode, options, (out) => decryptFernet(source, payload, out, password, options.signal));
+    return { format: 'fernet', ...result };
+  }
   const size = await writeTo(output, mode, options, (out) => decryptAge(bytes, payload, out, keys, options.signal ? { signal: options.signal } : {}));
   return { format: 'age', size };
 }

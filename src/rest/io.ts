@@ -126,6 +126,11 @@ export class ByteSource {
 
 /** Where output bytes go. write() may return before the bytes are written: flush() waits for them. */
 export interface Output {
+  /**
+   * Whether written chunks may stay referenced after write() resolves (a stream's consumer may keep them). When
+   * false, a chunk's memory may be reused once the next write() has resolved.
+   */
+  readonly keepsChunks: boolean;
   write(chunks: readonly Buffer[]): Promise<void>;
   flush(): Promise<void>;
   /** Overwrites bytes already written (files only: the age header written after its payload). */
@@ -137,6 +142,7 @@ export interface Output {
  * place; discard() removes it. One write is kept in flight while the caller computes the next one.
  */
 export class FileOutput implements Output {
+  readonly keepsChunks = false;
   readonly #path: string;
   readonly #temp: string;
   readonly #handle: FileHandle;
@@ -217,6 +223,7 @@ export class FileOutput implements Output {
 
 /** A writable stream (standard output), with backpressure; an error on the stream fails the next write. */
 export class StreamOutput implements Output {
+  readonly keepsChunks = true;
   readonly #stream: Writable | NodeJS.WritableStream;
   #failure: unknown;
 
