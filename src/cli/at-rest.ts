@@ -41,9 +41,10 @@ export async function readKeysFile(ctx: Context, path: string): Promise<string> 
 
 /**
  * The password, asked for only when needed (the library calls this after checking paths and reading the header).
- * When standard input carries the data, the prompt reads the terminal itself (/dev/tty), as age does.
+ * When standard input carries the data, the prompt reads the terminal itself (/dev/tty), as age does. `check`
+ * (the strength warning) runs beside the work, not before it; `checked` collects it for the caller to await.
  */
-export function passwordWhenNeeded(ctx: Context, options: CommonOptions, confirm: boolean, dataOnStdin: boolean, check?: (secret: string) => Promise<void>): Passphrase {
+export function passwordWhenNeeded(ctx: Context, options: CommonOptions, confirm: boolean, dataOnStdin: boolean, check?: (secret: string) => Promise<void>, checked: Promise<void>[] = []): Passphrase {
   return async () => {
     let secret: string;
     if (dataOnStdin && options.passwordFile === undefined && ctx.io.env.SFT_PASSWORD === undefined) {
@@ -61,7 +62,7 @@ export function passwordWhenNeeded(ctx: Context, options: CommonOptions, confirm
     } else {
       secret = await password(ctx, options, confirm);
     }
-    await check?.(secret);
+    if (check !== undefined) checked.push(check(secret));
     return secret;
   };
 }

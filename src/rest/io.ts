@@ -4,7 +4,6 @@
  * input and output, with backpressure). Checks on paths run before any key is derived or any byte is read.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { constants as fsConstants } from 'node:fs';
 import { access, link, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -236,13 +235,26 @@ export class StreamOutput implements Output {
     if (this.#failure !== undefined) throw this.#failure;
     let ready = true;
     for (const chunk of chunks) if (chunk.length > 0) ready = this.#stream.write(chunk) && ready;
-    if (!ready) await Promise.race([once(this.#stream as Writable, 'drain'), once(this.#stream as Writable, 'close')]).catch(() => undefined);
+    if (!ready) await drained(this.#stream as Writable);
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  /** Waits until the stream has handed on every chunk (an empty write's callback comes after the others'). */
   async flush(): Promise<void> {
+    if (this.#failure === undefined) await new Promise<void>((resolve) => this.#stream.write(Buffer.alloc(0), () => resolve()));
     if (this.#failure !== undefined) throw this.#failure;
   }
+}
+
+/** Resolves when `stream` drains, closes or fails, leaving no listener behind. */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const event of ['drain', 'close', 'error']) stream.off(event, done);
+      resolve();
+    };
+    for (const event of ['drain', 'close', 'error']) stream.on(event, done);
+  });
 }
 
 /** Throws the abort as an InterruptedError (its reason, when that already is one). */

@@ -44,9 +44,10 @@ export function encryptCommand(program: Command, ctx: Context): void {
         if (strength.score < 3) out.warn(`weak password (strength ${strength.score}/4). ${strength.advice}`.trim());
       };
       const bar = path === undefined ? undefined : out.bar(path, 0);
+      const checked: Promise<void>[] = [];
       const result = await interruptible((signal) =>
         encrypt(input, target, {
-          ...(recipients.length > 0 ? { recipients } : { password: passwordWhenNeeded(ctx, options, true, path === undefined, warnIfWeak) }),
+          ...(recipients.length > 0 ? { recipients } : { password: passwordWhenNeeded(ctx, options, true, path === undefined, warnIfWeak, checked) }),
           format: options.format,
           armor: options.armor === true,
           overwrite: options.force === true,
@@ -55,6 +56,7 @@ export function encryptCommand(program: Command, ctx: Context): void {
           ...(bar === undefined ? {} : { onProgress: (done, total) => total >= PROGRESS_THRESHOLD && bar(done, total) }),
         }),
       );
+      await Promise.all(checked);
       out.stopBars();
       const shown = { input: path ?? 'standard input', output: outputPath ?? 'standard output' };
       out.event({ event: 'encrypted', ...shown, format: result.format, size: result.size });
