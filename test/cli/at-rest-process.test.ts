@@ -9,6 +9,9 @@ const sft = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const node = process.execPath;
 const haveTar = spawnSync('sh', ['-c', 'command -v tar']).status === 0;
 if (!haveTar) console.warn('tar not installed: the tar pipe test is SKIPPED');
+const havePython = spawnSync('sh', ['-c', 'command -v python3']).status === 0;
+if (!havePython) console.warn('python3 not installed: the passphrase-prompt-on-a-terminal test is SKIPPED');
+const withPty = new URL('../../scripts/with-pty.py', import.meta.url).pathname;
 
 function keygen(dir: string): string {
   execFileSync(node, [sft, 'keygen', '-o', join(dir, 'key.txt')], { stdio: 'ignore' });
@@ -66,6 +69,17 @@ describe('sft encrypt / decrypt as processes in pipes', () => {
       child.stdin.destroy();
     });
   }
+
+  it.skipIf(!havePython)('with the data on standard input, the passphrase is asked on the terminal (/dev/tty)', () => {
+    const dir = tempDir();
+    // with-pty.py runs the pipeline on a pseudo-terminal and types the passphrase at each prompt; sft itself has no
+    // SFT_PASSWORD, so it can only have read the passphrase from the terminal.
+    const password = { ...process.env, SFT_PASSWORD: 'violet-Tractor-93-quietly-harbor' };
+    const pipeline = (command: string) => execFileSync('python3', [withPty, 'sh', '-c', command, 'sh', node, sft, dir], { env: password });
+    pipeline('echo secret-words | env -u SFT_PASSWORD "$1" "$2" encrypt -o "$3/p.age"');
+    pipeline('env -u SFT_PASSWORD "$1" "$2" decrypt -o "$3/p.txt" < "$3/p.age"');
+    expect(readFileSync(join(dir, 'p.txt'), 'utf8')).toBe('secret-words\n');
+  });
 
   it('no stat -: ENOENT and no file named -', () => {
     const dir = tempDir();
