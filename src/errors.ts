@@ -7,7 +7,7 @@
  * | AuthError        | 3    | AUTH_FAILED                                                        |
  * | IntegrityError   | 4    | TAMPERED, TRUNCATED, MALFORMED, HASH_MISMATCH, UNSUPPORTED, EXPIRED|
  * | NetworkError     | 5    | NETWORK, TIMEOUT                                                   |
- * | InterruptedError | 130  | INTERRUPTED (aborted: Ctrl-C is 130, SIGTERM 143)                  |
+ * | InterruptedError | 130  | INTERRUPTED (an AbortSignal fired: Ctrl-C in the CLI)              |
  * | SftError (base)  | 1    | REFUSED (the server refused a name, size or count), IO, INTERNAL   |
  */
 export type ErrorCode =
@@ -68,12 +68,11 @@ export class NetworkError extends SftError {
   }
 }
 
-/** The operation was aborted (an AbortSignal, Ctrl-C, SIGTERM); whatever it was writing was removed. */
+/** The operation was cancelled through its AbortSignal. */
 export class InterruptedError extends SftError {
-  override readonly exitCode: number;
-  constructor(message = 'interrupted', exitCode = 130) {
+  override readonly exitCode = 130;
+  constructor(message = 'interrupted') {
     super('INTERRUPTED', message);
-    this.exitCode = exitCode;
   }
 }
 

@@ -67,6 +67,14 @@ export function passwordWhenNeeded(ctx: Context, options: CommonOptions, confirm
   };
 }
 
+/** Stopped by SIGTERM: exit 143 (128 + 15), as shells report it. */
+class Terminated extends SftError {
+  override readonly exitCode = 143;
+  constructor() {
+    super('INTERRUPTED', 'interrupted (terminated)');
+  }
+}
+
 /**
  * Runs `work` with an AbortSignal that Ctrl-C (SIGINT) and SIGTERM fire: the library then removes what it was
  * writing, and the command fails with "interrupted" and exit code 130 or 143. The library's option name for
@@ -74,8 +82,8 @@ export function passwordWhenNeeded(ctx: Context, options: CommonOptions, confirm
  */
 export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const onInt = () => controller.abort(new InterruptedError('interrupted', 130));
-  const onTerm = () => controller.abort(new InterruptedError('interrupted (terminated)', 143));
+  const onInt = () => controller.abort(new InterruptedError());
+  const onTerm = () => controller.abort(new Terminated());
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {
