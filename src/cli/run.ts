@@ -2,9 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { SftError } from '../errors.js';
 import { VERSION, type CliIo, type Context } from './common.js';
 import { Reporter } from './reporter.js';
+import { keygenCommand } from './commands/keygen.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { encryptCommand } from './commands/encrypt.js';
-import { keygenCommand } from './commands/keygen.js';
 import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 
