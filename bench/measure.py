@@ -1,4 +1,5 @@
-"""Runs one command and prints {"seconds": wall time, "maxRssKiB": peak RSS of the command} as JSON.
+"""Runs one command and prints {"seconds": wall time, "maxRssKiB": peak RSS of the command, "userSeconds",
+"systemSeconds": CPU time of the command and its children} as JSON.
 
 usage: [SFT_PASSWORD=... ] measure.py [--pty] -- COMMAND...
 With --pty the command runs under scripts/with-pty.py, which types SFT_PASSWORD at its prompts (the age CLI reads
@@ -16,4 +17,5 @@ seconds = time.monotonic() - start
 if code != 0:
     sys.stderr.write(f"command failed with exit code {code}: {' '.join(command)}\n")
     sys.exit(code)
-print(json.dumps({"seconds": seconds, "maxRssKiB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": seconds, "maxRssKiB": usage.ru_maxrss, "userSeconds": usage.ru_utime, "systemSeconds": usage.ru_stime}))

@@ -1,4 +1,4 @@
-// npm run bench [-- --only file|transfer] [-- --quick]
+// npm run bench [-- --only file|transfer] [-- --quick] [-- --tmpfs (file part: /dev/shm instead of the disk)]
 // Every comparison runs in the same invocation, on the same files, so ratios hold on a noisy machine.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -70,53 +70,121 @@ export function sizeLabel(size) {
   return size >= GiB ? `${size / GiB} GiB` : size >= MiB ? `${size / MiB} MiB` : `${size} B`;
 }
 
-function fileBench() {
-  console.log('\n## File encryption (sft CLI vs age CLI, passphrase, scrypt work factor 18 on both sides)\n');
-  const size = quick ? 256 * MiB : GiB;
-  const input = join(work, 'input.bin');
-  makeFile(input, size);
-  const out = (name) => join(work, name);
-  const clean = () => ['s.age', 's.out', 'a.age', 'a.out', 's.fernet', 'f.out'].forEach((n) => rmSync(out(n), { force: true }));
-  clean();
-  const rm = (name) => () => rmSync(out(name), { force: true });
-  const sEnc = measure(['node', sft, 'encrypt', '--json', input, '-o', out('s.age')], { repeat: REPEAT, before: rm('s.age') });
-  report('sft encrypt --format age', size, sEnc);
-  let aEnc;
-  let aDec;
-  if (have('age')) {
-    aEnc = measure(['age', '-p', '-o', out('a.age'), input], { pty: true, repeat: REPEAT, before: rm('a.age') });
-    report('age -p (encrypt)', size, aEnc);
-  } else console.log('age CLI not installed: comparison skipped');
-  const sDec = measure(['node', sft, 'decrypt', '--json', out('s.age'), '-o', out('s.out')], { repeat: REPEAT, before: rm('s.out') });
-  report('sft decrypt (age format)', size, sDec);
-  if (have('age')) {
-    aDec = measure(['age', '-d', '-o', out('a.out'), out('a.age')], { pty: true, repeat: REPEAT, before: rm('a.out') });
-    report('age -d (decrypt)', size, aDec);
-    console.log(`\nratio sft/age: encrypt ${(sEnc.seconds / aEnc.seconds).toFixed(2)}, decrypt ${(sDec.seconds / aDec.seconds).toFixed(2)} (target <= 1.0); peak RSS sft ${Math.max(sEnc.rssMiB, sDec.rssMiB).toFixed(0)} MiB vs age ${Math.max(aEnc.rssMiB, aDec.rssMiB).toFixed(0)} MiB\n`);
+/** CPU seconds (user + system) of a measured run, for the reports below. */
+const cpu = (r) => r.userSeconds + r.systemSeconds;
+
+/**
+ * Runs each command in turn, `repeat` rounds (a, b, a, b, …: write-back of one run's output lands on all alike),
+ * each under measure.py; per command the median wall and CPU time and the highest peak RSS.
+ */
+function alternate(commands, repeat) {
+  const runs = commands.map(() => []);
+  for (let round = 0; round < repeat; round++) {
+    commands.forEach(({ command, pty = false, before = () => undefined }, i) => {
+      before();
+      const out = execFileSync('python3', [join(root, 'bench/measure.py'), ...(pty ? ['--pty'] : []), '--', ...command], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      runs[i].push(JSON.parse(out.toString()));
+    });
   }
-  report('sft encrypt --format fernet', size, measure(['node', sft, 'encrypt', '--json', input, '--format', 'fernet', '-o', out('s.fernet')]));
-  report('sft decrypt (fernet format)', size, measure(['node', sft, 'decrypt', '--json', out('s.fernet'), '-o', out('f.out')]));
-  clean();
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  return runs.map((r) => ({
+    seconds: median(r.map((x) => x.seconds)),
+    userSeconds: median(r.map((x) => x.userSeconds)),
+    systemSeconds: median(r.map((x) => x.systemSeconds)),
+    rssMiB: Math.max(...r.map((x) => x.maxRssKiB)) / 1024,
+    runs: r.map((x) => x.seconds),
+  }));
+}
 
-  rmSync(input, { force: true });
+function reportCpu(name, size, result) {
+  report(name, size, result, `cpu ${cpu(result).toFixed(2)} s (user ${result.userSeconds.toFixed(2)}, sys ${result.systemSeconds.toFixed(2)})`);
+}
 
-  // On disk, not tmpfs: three 4 GiB files at once would take half the machine's memory.
-  console.log('\n## Memory does not grow with the file (peak RSS; files on disk)\n');
-  const disk = join(tmpdir(), `sft-bench-mem-${process.pid}`);
-  mkdirSync(disk, { recursive: true });
-  const at = (name) => join(disk, name);
+/** One line per goal: the ratio and whether it is met. */
+function verdict(label, ours, theirs, unit = 's') {
+  const ratio = ours / theirs;
+  console.log(`  ${label.padEnd(44)} sft ${ours.toFixed(2)} ${unit} vs age ${theirs.toFixed(2)} ${unit}: ratio ${ratio.toFixed(2)} ${ratio <= 1 ? 'MET' : 'NOT MET'}`);
+}
+
+/**
+ * Encryption at rest, beside the age CLI on the same file in the same run, on the real disk (the ext4 /tmp here;
+ * --tmpfs for /dev/shm): passphrase (scrypt work factor 18 on both sides), X25519 keys, the Fernet container's
+ * memory, and a 4 GiB pipe through sft encrypt -r | sft decrypt -i.
+ */
+function fileBench() {
+  const size = quick ? 256 * MiB : GiB;
+  const dir = join(args.includes('--tmpfs') ? base : tmpdir(), `sft-bench-file-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const at = (name) => join(dir, name);
+  const rm = (...names) => () => names.forEach((n) => rmSync(at(n), { force: true }));
   try {
-    for (const s of quick ? [MiB, GiB] : [MiB, GiB, 4 * GiB]) {
-      makeFile(at('input.bin'), s);
-      for (const format of s > GiB ? ['age'] : ['age', 'fernet']) {
-        report(`sft encrypt --format ${format}`, s, measure(['node', sft, 'encrypt', '--json', at('input.bin'), '--format', format, '-o', at('sealed')]));
-        report(`sft decrypt (${format} format)`, s, measure(['node', sft, 'decrypt', '--json', at('sealed'), '-o', at('output')]));
-        rmSync(at('sealed'));
-        rmSync(at('output'));
-      }
+    makeFile(at('input.bin'), size);
+    const haveAge = have('age') && have('age-keygen');
+    console.log(`\n## File encryption: sft vs the age CLI, ${sizeLabel(size)}, files in ${dir}, median of ${REPEAT} alternating runs\n`);
+    if (!haveAge) console.log('age CLI not installed: the comparisons below are skipped');
+
+    // Passphrase: scrypt work factor 18 on both sides.
+    const encrypt = [{ command: ['node', sft, 'encrypt', '--json', at('input.bin'), '-o', at('s.age')], before: rm('s.age') }];
+    if (haveAge) encrypt.push({ command: ['age', '-p', '-o', at('a.age'), at('input.bin')], pty: true, before: rm('a.age') });
+    const [sEnc, aEnc] = alternate(encrypt, REPEAT);
+    reportCpu('sft encrypt (age format, passphrase)', size, sEnc);
+    if (aEnc) reportCpu('age -p', size, aEnc);
+    const decrypt = [{ command: ['node', sft, 'decrypt', '--json', at('s.age'), '-o', at('s.out')], before: rm('s.out') }];
+    if (haveAge) decrypt.push({ command: ['age', '-d', '-o', at('a.out'), at('a.age')], pty: true, before: rm('a.out') });
+    const [sDec, aDec] = alternate(decrypt, REPEAT);
+    reportCpu('sft decrypt (age format, passphrase)', size, sDec);
+    if (aDec) reportCpu('age -d (passphrase)', size, aDec);
+    rm('s.age', 'a.age', 's.out', 'a.out')();
+
+    // X25519 keys, each tool's own.
+    execFileSync('node', [sft, 'keygen', '-o', at('sft.key')], { stdio: 'ignore' });
+    const sRecipient = execFileSync('node', [sft, 'keygen', '-y', at('sft.key')]).toString().trim();
+    const keyed = [{ command: ['node', sft, 'encrypt', '--json', '-r', sRecipient, at('input.bin'), '-o', at('s.age')], before: rm('s.age') }];
+    const opened = [{ command: ['node', sft, 'decrypt', '--json', '-i', at('sft.key'), at('s.age'), '-o', at('s.out')], before: rm('s.out') }];
+    if (haveAge) {
+      execFileSync('age-keygen', ['-o', at('age.key')], { stdio: 'ignore' });
+      const aRecipient = execFileSync('age-keygen', ['-y', at('age.key')]).toString().trim();
+      keyed.push({ command: ['age', '-r', aRecipient, '-o', at('a.age'), at('input.bin')], before: rm('a.age') });
+      opened.push({ command: ['age', '-d', '-i', at('age.key'), '-o', at('a.out'), at('a.age')], before: rm('a.out') });
     }
+    const [sKeyEnc, aKeyEnc] = alternate(keyed, REPEAT);
+    reportCpu('sft encrypt -r (X25519)', size, sKeyEnc);
+    if (aKeyEnc) reportCpu('age -r (X25519)', size, aKeyEnc);
+    const [sKeyDec, aKeyDec] = alternate(opened, REPEAT);
+    reportCpu('sft decrypt -i (X25519)', size, sKeyDec);
+    if (aKeyDec) reportCpu('age -d -i (X25519)', size, aKeyDec);
+    rm('s.age', 'a.age', 's.out', 'a.out')();
+
+    if (haveAge) {
+      console.log('\nGoals (issue 8 goal 5, issue 11): each ratio sft / age, same file, same run');
+      verdict('passphrase encrypt, wall time', sEnc.seconds, aEnc.seconds);
+      verdict('passphrase encrypt, CPU (user + sys)', cpu(sEnc), cpu(aEnc));
+      verdict('passphrase encrypt, peak RSS', sEnc.rssMiB, aEnc.rssMiB, 'MiB');
+      verdict('passphrase decrypt, wall time', sDec.seconds, aDec.seconds);
+      verdict('passphrase decrypt, CPU (user + sys)', cpu(sDec), cpu(aDec));
+      verdict('passphrase decrypt, peak RSS', sDec.rssMiB, aDec.rssMiB, 'MiB');
+      verdict('X25519 encrypt, wall time', sKeyEnc.seconds, aKeyEnc.seconds);
+      verdict('X25519 decrypt, wall time', sKeyDec.seconds, aKeyDec.seconds);
+      console.log();
+    }
+
+    // The Fernet container: peak RSS under 100 MiB (issue 8 goal 4), no forced garbage collection.
+    const [fEnc] = alternate([{ command: ['node', sft, 'encrypt', '--json', at('input.bin'), '--format', 'fernet', '-o', at('s.fernet')], before: rm('s.fernet') }], 1);
+    reportCpu('sft encrypt --format fernet', size, fEnc);
+    const [fDec] = alternate([{ command: ['node', sft, 'decrypt', '--json', at('s.fernet'), '-o', at('f.out')], before: rm('f.out') }], 1);
+    reportCpu('sft decrypt (fernet format)', size, fDec);
+    console.log(`  fernet peak RSS encrypt ${fEnc.rssMiB.toFixed(0)} MiB, decrypt ${fDec.rssMiB.toFixed(0)} MiB (goal < 100): ${Math.max(fEnc.rssMiB, fDec.rssMiB) < 100 ? 'MET' : 'NOT MET'}`);
+    rm('s.fernet', 'f.out')();
+
+    // A tar-like stream: 4 GiB through a pipe, never on disk; the peak RSS is the larger of the two sft processes.
+    const times = quick ? 1 : Math.ceil((4 * GiB) / size);
+    const cat = Array.from({ length: times }, () => `'${at('input.bin')}'`).join(' ');
+    const pipe = `cat ${cat} | node '${sft}' encrypt -r ${sRecipient} | node '${sft}' decrypt -i '${at('sft.key')}' > /dev/null`;
+    const [piped] = alternate([{ command: ['bash', '-o', 'pipefail', '-c', pipe] }], 1);
+    reportCpu('cat | sft encrypt -r | sft decrypt -i (pipe)', times * size, piped);
+    console.log(`  pipe of ${sizeLabel(times * size)}: peak RSS ${piped.rssMiB.toFixed(0)} MiB (flat: the same as for 1 GiB files above)\n`);
   } finally {
-    rmSync(disk, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

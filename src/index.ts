@@ -1,5 +1,9 @@
-export { SecureFileTransfer, FILE_FORMATS } from './transfer/secure-file-transfer.js';
-export type { FileFormat, EncryptFileOptions, DecryptFileOptions, FileResult, ProgressOptions } from './transfer/secure-file-transfer.js';
+export { SecureFileTransfer } from './rest/secure-file-transfer.js';
+export { encrypt, decrypt, encryptFile, decryptFile, detectFormat, FILE_FORMATS } from './rest/files.js';
+export type { FileFormat, EncryptFileOptions, DecryptFileOptions, FileResult, ProgressOptions, Passphrase, Input, Target } from './rest/files.js';
+export { generateIdentity, identityToRecipient, parseRecipient, parseRecipientsFile, parseIdentity, parseIdentitiesFile } from './rest/keys.js';
+export type { Recipient, Identity, Stanza } from './rest/recipients/recipient.js';
+export { OutputExistsError } from './rest/io.js';
 export { SftError, UsageError, AuthError, IntegrityError, NetworkError, InterruptedError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { SecureServer } from './transfer/server.js';

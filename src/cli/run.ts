@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { SftError } from '../errors.js';
 import { VERSION, type CliIo, type Context } from './common.js';
 import { Reporter } from './reporter.js';
+import { keygenCommand } from './commands/keygen.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { encryptCommand } from './commands/encrypt.js';
 import { getCommand } from './commands/get.js';
@@ -22,7 +23,8 @@ export function createProgram(ctx: Context): Command {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) });
-  for (const register of [encryptCommand, decryptCommand, serveCommand, sendCommand, getCommand, lsCommand, rmCommand, userCommand, relayCommand, receiveCommand]) register(program, ctx);
+  const commands = [encryptCommand, decryptCommand, keygenCommand, serveCommand, sendCommand, receiveCommand, getCommand, lsCommand, rmCommand, userCommand, relayCommand];
+  for (const register of commands) register(program, ctx);
   return program;
 }
 

@@ -27,6 +27,8 @@ export interface FernetDecryptOptions {
   ttl?: number;
   /** Seconds since the epoch; defaults to now. */
   now?: number;
+  /** Seconds a token may be stamped in the future (default 60, as Python); Infinity turns the check off. */
+  maxClockSkew?: number;
 }
 
 /** Decodes a url-safe base64 Fernet key to 32 bytes. @throws UsageError on any other shape. */
@@ -36,9 +38,11 @@ export function decodeFernetKey(key: string | Uint8Array): Buffer {
   return raw;
 }
 
-function decodeBase64Url(text: string): Buffer | undefined {
+/** Decodes into `scratch` (a buffer the caller reuses) when it is large enough. */
+function decodeBase64Url(text: string, scratch?: Buffer): Buffer | undefined {
   if (!BASE64URL.test(text) || text.length % 4 !== 0) return undefined;
-  return Buffer.from(text, 'base64url');
+  if (scratch === undefined || scratch.length < (text.length / 4) * 3) return Buffer.from(text, 'base64url');
+  return scratch.subarray(0, scratch.write(text, 'base64url'));
 }
 
 export class Fernet {
@@ -51,13 +55,17 @@ export class Fernet {
     this.#encryptionKey = raw.subarray(16, 32);
   }
 
-  /** Encrypts the concatenation of `parts` to the token's raw bytes (before base64url), with one copy. */
-  encryptToBytes(parts: Uint8Array | Uint8Array[], options: FernetEncryptOptions = {}): Buffer {
+  /**
+   * Encrypts the concatenation of `parts` to the token's raw bytes (before base64url), with one copy; into `into`
+   * when it is large enough (a buffer the caller reuses), else into a new buffer.
+   */
+  encryptToBytes(parts: Uint8Array | Uint8Array[], options: FernetEncryptOptions = {}, into?: Buffer): Buffer {
     const iv = options.iv ?? randomBytes(16);
     if (iv.length !== 16) throw new UsageError(`"iv" expected 16 bytes, got ${iv.length}`);
     const time = options.time ?? Math.floor(Date.now() / 1000);
     const plaintextLength = Array.isArray(parts) ? parts.reduce((n, p) => n + p.length, 0) : parts.length;
-    const token = Buffer.allocUnsafe(HEADER + (Math.floor(plaintextLength / 16) + 1) * 16 + MAC);
+    const size = HEADER + (Math.floor(plaintextLength / 16) + 1) * 16 + MAC;
+    const token = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     header(time, iv).copy(token);
     const cipher = createCipheriv('aes-128-cbc', this.#encryptionKey, iv);
     let offset = HEADER;
@@ -76,8 +84,8 @@ export class Fernet {
    * HMAC (constant time), then AES-CBC and padding.
    * @throws IntegrityError MALFORMED (not a token), EXPIRED (ttl or future timestamp), TAMPERED (bad HMAC or padding).
    */
-  decrypt(token: string | Uint8Array, options: FernetDecryptOptions = {}): Buffer {
-    const raw = decodeBase64Url(typeof token === 'string' ? token : Buffer.from(token).toString('latin1'));
+  decrypt(token: string | Uint8Array, options: FernetDecryptOptions = {}, scratch?: Buffer): Buffer {
+    const raw = decodeBase64Url(typeof token === 'string' ? token : Buffer.from(token).toString('latin1'), scratch);
     if (raw === undefined) throw new IntegrityError('MALFORMED', 'invalid fernet token: not url-safe base64');
     return this.decryptBytes(raw, options);
   }
@@ -93,7 +101,7 @@ export class Fernet {
     if (options.ttl !== undefined && timestamp + options.ttl < now) {
       throw new IntegrityError('EXPIRED', 'fernet token expired');
     }
-    if (now + MAX_CLOCK_SKEW_SECONDS < timestamp) {
+    if (now + (options.maxClockSkew ?? MAX_CLOCK_SKEW_SECONDS) < timestamp) {
       throw new IntegrityError('EXPIRED', 'fernet token timestamp is in the future');
     }
     const body = raw.subarray(0, raw.length - MAC);
@@ -101,12 +109,15 @@ export class Fernet {
     if (!equalConstantTime(expected, raw.subarray(raw.length - MAC))) {
       throw new IntegrityError('TAMPERED', 'invalid fernet token: hmac mismatch');
     }
-    const decipher = createDecipheriv('aes-128-cbc', this.#encryptionKey, raw.subarray(9, 25));
-    try {
-      return Buffer.concat([decipher.update(raw.subarray(HEADER, raw.length - MAC)), decipher.final()]);
-    } catch {
+    // The HMAC checked, PKCS#7 padding is removed here rather than by OpenSSL: one output buffer, no concat.
+    const decipher = createDecipheriv('aes-128-cbc', this.#encryptionKey, raw.subarray(9, 25)).setAutoPadding(false);
+    const padded = decipher.update(raw.subarray(HEADER, raw.length - MAC));
+    decipher.final();
+    const pad = padded[padded.length - 1] ?? 0;
+    if (pad < 1 || pad > 16 || !padded.subarray(padded.length - pad).every((b) => b === pad)) {
       throw new IntegrityError('TAMPERED', 'invalid fernet token: bad padding');
     }
+    return padded.subarray(0, padded.length - pad);
   }
 
   static generateKey(): string {

@@ -50,7 +50,7 @@ async function placeFile(temp: string, path: string, overwrite: boolean, fsyncDi
     try {
       await link(temp, path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new SftError('IO', `output exists: ${path} (use --force to replace it)`);
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new SftError('IO', `output exists: ${path} (the overwrite option replaces it)`);
       throw error;
     }
     await rm(temp);

@@ -1,36 +1,48 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { SecureFileTransfer } from '../../transfer/secure-file-transfer.js';
-import { PROGRESS_THRESHOLD, password, withCommon, type CommonOptions, type Context } from '../common.js';
+import { decrypt } from '../../rest/files.js';
+import { parseIdentitiesFile } from '../../rest/keys.js';
+import type { Identity } from '../../rest/recipients/recipient.js';
+import { collect, inputOf, interruptible, passwordWhenNeeded, readKeysFile, STDIO, targetOf } from '../at-rest.js';
+import { PROGRESS_THRESHOLD, withCommon, type CommonOptions, type Context } from '../common.js';
 
 interface DecryptOptions extends CommonOptions {
   output?: string;
+  identity: string[];
   force?: boolean;
 }
 
 function defaultOutput(input: string): string {
   const match = /^(.+)\.(age|fernet)$/.exec(input);
-  if (match?.[1] === undefined) throw new UsageError(`cannot name the output for ${input}: pass -o <file>`);
+  if (match?.[1] === undefined) throw new UsageError(`cannot name the output for ${input}: pass -o <file> (or -o - for standard output)`);
   return match[1];
 }
 
 export function decryptCommand(program: Command, ctx: Context): void {
-  withCommon(program.command('decrypt').argument('<file>', 'file to decrypt (age or fernet, detected)'))
-    .description('decrypt and verify a file; nothing is written unless every check passes')
-    .option('-o, --output <file>', 'output file (default: <file> without .age or .fernet)')
+  withCommon(program.command('decrypt').argument('[file]', 'file to decrypt: age, armored age or fernet, detected (default, or "-": standard input)'))
+    .description('decrypt and verify a file; to a file, nothing is written unless every check passes')
+    .option('-i, --identity <file>', 'decrypt with the identities in this file: age keys (sft keygen) or an unencrypted ssh private key (repeatable)', collect, [])
+    .option('-o, --output <file>', 'output file, "-" for standard output (default: <file> without .age or .fernet; standard output for standard input)')
     .option('--force', 'replace the output file if it exists')
-    .action(async (file: string, options: DecryptOptions) => {
+    .action(async (file: string | undefined, options: DecryptOptions) => {
       const { out } = ctx;
-      const output = options.output ?? defaultOutput(file);
-      const secret = await password(ctx, options, false);
-      const bar = out.bar(file);
-      const result = await SecureFileTransfer.decryptFile(file, output, {
-        password: secret,
-        overwrite: options.force === true,
-        ...(bar === undefined ? {} : { onProgress: (done, total) => total >= PROGRESS_THRESHOLD && bar(done, total) }),
-      });
+      const { input, path } = inputOf(ctx, file);
+      const { target, path: outputPath } = targetOf(ctx, options.output ?? (path === undefined ? STDIO : defaultOutput(path)), options);
+      const identities: Identity[] = [];
+      for (const name of options.identity) identities.push(...parseIdentitiesFile(await readKeysFile(ctx, name), name));
+      const bar = path === undefined ? undefined : out.bar(path);
+      const result = await interruptible((signal) =>
+        decrypt(input, target, {
+          identities,
+          password: passwordWhenNeeded(ctx, options, false, path === undefined),
+          overwrite: options.force === true,
+          signal,
+          ...(bar === undefined ? {} : { onProgress: (done, total) => total >= PROGRESS_THRESHOLD && bar(done, total) }),
+        }),
+      );
       out.stopBars();
-      out.event({ event: 'decrypted', input: file, output, format: result.format, size: result.size, ...(result.sha256 ? { sha256: result.sha256 } : {}) });
-      out.info(`decrypted ${file} -> ${output} (${result.format}, ${result.size} bytes${result.sha256 ? `, sha-256 ${result.sha256} verified` : ', authenticated'})`);
+      const shown = { input: path ?? 'standard input', output: outputPath ?? 'standard output' };
+      out.event({ event: 'decrypted', ...shown, format: result.format, size: result.size, ...(result.sha256 ? { sha256: result.sha256 } : {}) });
+      out.info(`decrypted ${shown.input} -> ${shown.output} (${result.format}, ${result.size} bytes${result.sha256 ? `, sha-256 ${result.sha256} verified` : ', authenticated'})`);
     });
 }
