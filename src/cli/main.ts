@@ -4,7 +4,6 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Reporter } from './reporter.js';
 import { run } from './run.js';
-import { serveWorker } from './serve-cluster.js';
 import { openAccounts } from './commands/serve.js';
 
 export { run, createProgram } from './run.js';
@@ -22,6 +21,7 @@ if (isMain()) {
   // Inbox work is many small file-system calls per file (open, fsync, link, ...): more threads overlap them.
   process.env.UV_THREADPOOL_SIZE ??= '16';
   if (process.env.SFT_SERVE_WORKER === '1' && process.send !== undefined) {
+    const { serveWorker } = await import('./serve-cluster.js');
     await serveWorker(new Reporter({ json: process.argv.includes('--json'), stdout: process.stdout, stderr: process.stderr }), openAccounts);
   } else {
     process.exitCode = await run(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });

@@ -1,7 +1,7 @@
 /** What send, get, ls and rm share: the server address and account, the password, Ctrl-C, the end-of-run summary. */
 import { InterruptedError, SftError } from '../errors.js';
-import { SUITE_NAMES, type Suite } from '../protocol/messages.js';
-import { SecureClient, type ClientOptions } from '../transfer/client.js';
+import { SUITE_NAMES, type Suite } from '../protocol/suites.js';
+import type { ClientOptions, SecureClient } from '../transfer/client.js';
 import { password, parseRemote, withCommon, type CommonOptions, type Context } from './common.js';
 import { Option, type Command } from 'commander';
 
@@ -48,6 +48,7 @@ export async function connectClient(
   const interrupt = () => controller.abort();
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
+  const { SecureClient } = await import('../transfer/client.js');
   const client = new SecureClient({
     password: secret,
     host,

@@ -7,8 +7,8 @@
  * the library): ~0.25 s on the client at login and at registration, never on the server. The RFC 9807 first
  * recommendation (m = 2 GiB) took 4 s and 2.1 GiB of WebAssembly memory here, which a login should not need.
  */
-import * as opaque from '@serenity-kit/opaque';
-import { AuthError, IntegrityError } from '../errors.js';
+import type * as OpaqueModule from '@serenity-kit/opaque';
+import { AuthError, IntegrityError, SftError } from '../errors.js';
 
 const KEY_STRETCHING = 'memory-constrained' as const;
 /** KE1 (credential request + auth request), KE2, KE3 sizes for ristretto255/SHA-512 (RFC 9807 §6.4 sizes). */
@@ -24,20 +24,32 @@ export const RECORD_SIZE = 192;
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
 const bytes = (text: string) => Buffer.from(text, 'base64url');
 
-/** Loads the WebAssembly module; every other function needs it done. */
-export function opaqueReady(): Promise<void> {
-  return opaque.ready;
+let loaded: typeof OpaqueModule | undefined;
+
+/**
+ * Loads the WebAssembly module (on first use only: it costs ~13 MiB and ~80 ms that shared-password sessions and
+ * encryption at rest do not need); every other function needs it done.
+ */
+export async function opaqueReady(): Promise<void> {
+  const module = await import('@serenity-kit/opaque');
+  await module.ready;
+  loaded = module;
+}
+
+function lib(): typeof OpaqueModule {
+  if (loaded === undefined) throw new SftError('INTERNAL', 'OPAQUE used before opaqueReady()');
+  return loaded;
 }
 
 /** A new server setup: the OPRF seed and the server's long-term key pair. Secret: it belongs in the accounts file only. */
 export function createServerSetup(): string {
-  return opaque.server.createSetup();
+  return lib().server.createSetup();
 }
 
 /** Checks that `setup` is a server setup. @throws IntegrityError MALFORMED otherwise. */
 export function checkServerSetup(setup: string): void {
   try {
-    opaque.server.getPublicKey(setup);
+    lib().server.getPublicKey(setup);
   } catch {
     throw new IntegrityError('MALFORMED', 'accounts file: the server setup is not valid');
   }
@@ -49,9 +61,9 @@ export function checkServerSetup(setup: string): void {
  * offline dictionary attack that also needs the server setup.
  */
 export function register(setup: string, userIdentifier: string, password: string): Buffer {
-  const start = opaque.client.startRegistration({ password });
-  const { registrationResponse } = opaque.server.createRegistrationResponse({ serverSetup: setup, userIdentifier, registrationRequest: start.registrationRequest });
-  const finish = opaque.client.finishRegistration({
+  const start = lib().client.startRegistration({ password });
+  const { registrationResponse } = lib().server.createRegistrationResponse({ serverSetup: setup, userIdentifier, registrationRequest: start.registrationRequest });
+  const finish = lib().client.finishRegistration({
     clientRegistrationState: start.clientRegistrationState,
     registrationResponse,
     password,
@@ -66,7 +78,7 @@ export interface ClientLoginStart {
 }
 
 export function clientLoginStart(password: string): ClientLoginStart {
-  const { clientLoginState, startLoginRequest } = opaque.client.startLogin({ password });
+  const { clientLoginState, startLoginRequest } = lib().client.startLogin({ password });
   return { state: clientLoginState, ke1: bytes(startLoginRequest) };
 }
 
@@ -77,7 +89,7 @@ export function clientLoginStart(password: string): ClientLoginStart {
  */
 export function serverLoginStart(setup: string, userIdentifier: string, record: Buffer | undefined, ke1: Buffer): { state: string; ke2: Buffer } {
   try {
-    const { serverLoginState, loginResponse } = opaque.server.startLogin({
+    const { serverLoginState, loginResponse } = lib().server.startLogin({
       serverSetup: setup,
       userIdentifier,
       registrationRecord: record === undefined ? null : b64(record),
@@ -96,7 +108,7 @@ export function serverLoginStart(setup: string, userIdentifier: string, record: 
 export function clientLoginFinish(start: ClientLoginStart, ke2: Buffer, password: string): { ke3: Buffer; sessionKey: Buffer } {
   let result;
   try {
-    result = opaque.client.finishLogin({ clientLoginState: start.state, loginResponse: b64(ke2), password, keyStretching: KEY_STRETCHING });
+    result = lib().client.finishLogin({ clientLoginState: start.state, loginResponse: b64(ke2), password, keyStretching: KEY_STRETCHING });
   } catch {
     result = undefined;
   }
@@ -107,7 +119,7 @@ export function clientLoginFinish(start: ClientLoginStart, ke2: Buffer, password
 /** Checks the client's MAC. @throws AuthError when it does not verify. */
 export function serverLoginFinish(state: string, ke3: Buffer): Buffer {
   try {
-    return bytes(opaque.server.finishLogin({ serverLoginState: state, finishLoginRequest: b64(ke3) }).sessionKey);
+    return bytes(lib().server.finishLogin({ serverLoginState: state, finishLoginRequest: b64(ke3) }).sessionKey);
   } catch {
     throw new AuthError();
   }

@@ -14,14 +14,7 @@ export const MAX_NAME_BYTES = 64;
 /** Longest path on the wire; a path must also fit the receiver's PATH_MAX once joined to its root (§6). */
 export const MAX_PATH_BYTES = 4095;
 
-/** Suite identifiers on the wire (§3.4). */
-export const SUITES = { 'aes-256-gcm': 1, 'chacha20-poly1305': 2 } as const;
-export type Suite = keyof typeof SUITES;
-export const SUITE_NAMES = Object.keys(SUITES) as Suite[];
-
-export function suiteName(id: number): Suite | undefined {
-  return SUITE_NAMES.find((name) => SUITES[name] === id);
-}
+export { SUITES, SUITE_NAMES, suiteName, type Suite } from './suites.js';
 
 /** How the server authenticates clients (§3.1). */
 export const Mode = { Password: 1, Accounts: 2 } as const;

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { decrypt } from '../../rest/files.js';
-import { parseIdentitiesFile } from '../../rest/keys.js';
 import type { Identity } from '../../rest/recipients/recipient.js';
 import { collect, inputOf, interruptible, passwordWhenNeeded, readKeysFile, STDIO, targetOf } from '../at-rest.js';
 import { PROGRESS_THRESHOLD, withCommon, type CommonOptions, type Context } from '../common.js';
@@ -29,8 +27,10 @@ export function decryptCommand(program: Command, ctx: Context): void {
       const { input, path } = inputOf(ctx, file);
       const { target, path: outputPath } = targetOf(ctx, options.output ?? (path === undefined ? STDIO : defaultOutput(path)), options);
       const identities: Identity[] = [];
+      const { parseIdentitiesFile } = await import('../../rest/keys.js');
       for (const name of options.identity) identities.push(...parseIdentitiesFile(await readKeysFile(ctx, name), name));
       const bar = path === undefined ? undefined : out.bar(path);
+      const { decrypt } = await import('../../rest/files.js');
       const result = await interruptible((signal) =>
         decrypt(input, target, {
           identities,

@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { encrypt, type FileFormat } from '../../rest/files.js';
+import type { FileFormat } from '../../rest/files.js';
 import { MAX_FILE_ITERATIONS } from '../../rest/fernet-file.js';
-import { parseRecipient, parseRecipientsFile } from '../../rest/keys.js';
 import type { Recipient } from '../../rest/recipients/recipient.js';
 import { collect, inputOf, interruptible, passwordWhenNeeded, readKeysFile, STDIO, targetOf } from '../at-rest.js';
 import { PROGRESS_THRESHOLD, parseInteger, withCommon, type CommonOptions, type Context } from '../common.js';
@@ -45,6 +44,7 @@ export function encryptCommand(program: Command, ctx: Context): void {
       };
       const bar = path === undefined ? undefined : out.bar(path);
       const checked: Promise<void>[] = [];
+      const { encrypt } = await import('../../rest/files.js');
       const result = await interruptible((signal) =>
         encrypt(input, target, {
           ...(recipients.length > 0 ? { recipients } : { password: passwordWhenNeeded(ctx, options, true, path === undefined, warnIfWeak, checked) }),
@@ -65,6 +65,7 @@ export function encryptCommand(program: Command, ctx: Context): void {
 }
 
 async function recipientsOf(ctx: Context, options: EncryptOptions): Promise<Recipient[]> {
+  const { parseRecipient, parseRecipientsFile } = await import('../../rest/keys.js');
   const recipients = options.recipient.map((r) => parseRecipient(r, '-r'));
   for (const file of options.recipientsFile) recipients.push(...parseRecipientsFile(await readKeysFile(ctx, file), file));
   return recipients;

@@ -1,7 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SftError, UsageError } from '../../errors.js';
-import { formatIdentityFile, generateIdentity, identityToRecipient, parseIdentitiesFile } from '../../rest/keys.js';
 import { errnoCode, fileError } from '../../util/fs-errors.js';
 import { readKeysFile, STDIO } from '../at-rest.js';
 import type { Context } from '../common.js';
@@ -23,6 +22,7 @@ export function keygenCommand(program: Command, ctx: Context): void {
     .action(async (input: string | undefined, options: KeygenOptions) => {
       if (options.y === true) return printRecipients(ctx, input ?? STDIO, options);
       if (input !== undefined) throw new UsageError('keygen takes no argument without -y');
+      const { formatIdentityFile, generateIdentity, identityToRecipient } = await import('../../rest/keys.js');
       const identity = generateIdentity({ postQuantum: options.pq === true });
       const text = formatIdentityFile(identity);
       const recipient = identityToRecipient(identity);
@@ -53,6 +53,7 @@ async function printRecipients(ctx: Context, input: string, options: KeygenOptio
   const name = input === STDIO ? 'standard input' : input;
   const text = await readKeysFile(ctx, input);
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const { identityToRecipient, parseIdentitiesFile } = await import('../../rest/keys.js');
   parseIdentitiesFile(text, name);
   for (const line of lines) ctx.io.stdout.write(`${identityToRecipient(line)}\n`);
 }

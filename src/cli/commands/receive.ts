@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { AuthError } from '../../errors.js';
-import { receiveThroughRelay } from '../../transfer/relayed.js';
 import { relayAddress } from '../config.js';
 import { formatBytes } from '../reporter.js';
 import { interruptible, withInterrupt } from '../remote.js';
@@ -20,6 +19,7 @@ export function receiveCommand(program: Command, ctx: Context): void {
       const { out } = ctx;
       const relay = await relayAddress(options.relay, ctx.io.env);
       const started = Date.now();
+      const { receiveThroughRelay } = await import('../../transfer/relayed.js');
       const result = await interruptible(
         withInterrupt((signal) =>
           receiveThroughRelay(code, {

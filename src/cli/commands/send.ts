@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { SecureClient, type ClientOptions, type SendResult } from '../../transfer/client.js';
-import { sendThroughRelay } from '../../transfer/relayed.js';
+import type { ClientOptions, SendResult } from '../../transfer/client.js';
 import type { SendEntry } from '../../transfer/sender.js';
 import { relayAddress } from '../config.js';
 import { formatBytes, type Progress, type Reporter } from '../reporter.js';
@@ -48,6 +47,7 @@ export function sendCommand(program: Command, ctx: Context): void {
       const { out } = ctx;
       if (options.to === undefined && options.into !== undefined) throw new UsageError('--into needs --to (a person receiving through a relay chooses where with -o)');
       if (options.to !== undefined && (options.relay !== undefined || options.code !== undefined)) throw new UsageError('--relay and --code are for sending to a person, without --to');
+      const { SecureClient } = await import('../../transfer/client.js');
       const entries = await SecureClient.collect(paths, (path, why) => out.warn(`skipped ${path} (${why})`, { path, reason: why }));
       const started = Date.now();
       const resume = 'run the same command again to resume';
@@ -59,6 +59,7 @@ export function sendCommand(program: Command, ctx: Context): void {
         return summary(out, result, entries, (Date.now() - started) / 1000, 'direct');
       }
       const relay = await relayAddress(options.relay, ctx.io.env);
+      const { sendThroughRelay } = await import('../../transfer/relayed.js');
       const progress = out.progress('send');
       const result = await interruptible(
         withInterrupt((signal) =>

@@ -6,7 +6,6 @@ import { AccountStore } from '../../transfer/accounts.js';
 import type { ServerOptions } from '../../transfer/server.js';
 import { defined, password, parseInteger, parseSize, seconds, withCommon, type CommonOptions, type Context } from '../common.js';
 import { passwordStrength } from '../password.js';
-import { serveWith } from '../serve-cluster.js';
 
 interface ServeOptions extends CommonOptions {
   dir: string;
@@ -77,6 +76,7 @@ export function serveCommand(program: Command, ctx: Context): void {
           maxHandshakes: options.maxHandshakes,
         }),
       };
+      const { serveWith } = await import('../serve-cluster.js');
       await serveWith(
         {
           workers: options.workers ?? Math.min(availableParallelism(), 8),
