@@ -1,21 +1,46 @@
-"""Runs one command and prints {"seconds": wall time, "maxRssKiB": peak RSS of the command, "userSeconds",
-"systemSeconds": CPU time of the command and its children} as JSON.
+"""Runs one command and, after it exits, prints {"measure": {"seconds": wall time, "maxRssKiB": peak RSS of the
+largest process waited for, "userSeconds", "systemSeconds": CPU time of the command and the descendants it waited
+for, "exitCode"}} as the last line of stdout. The command's own stdout comes first (its JSON events).
 
-usage: [SFT_PASSWORD=... ] measure.py [--pty] -- COMMAND...
+usage: [SFT_PASSWORD=... ] measure.py [--pty] [--timeout SECONDS] -- COMMAND...
 With --pty the command runs under scripts/with-pty.py, which types SFT_PASSWORD at its prompts (the age CLI reads
-passphrases only from a terminal); the peak RSS is still the command's (the largest of the processes waited for).
+passphrases only from a terminal). The command runs in its own process group: after --timeout seconds, or when this
+script gets SIGTERM or SIGINT, the whole group is killed ("timedOut": true, exit 124).
 """
-import json, os, resource, subprocess, sys, time
+import json, os, resource, signal, subprocess, sys, time
 
 args = sys.argv[1:]
-command = args[args.index("--") + 1 :]
-if args[0] == "--pty":
+options, command = args[: args.index("--")], args[args.index("--") + 1 :]
+timeout = float(options[options.index("--timeout") + 1]) if "--timeout" in options else None
+if "--pty" in options:
     command = [sys.executable, os.path.join(os.path.dirname(__file__), "..", "scripts", "with-pty.py"), *command]
+
+
+def result(**fields):
+    print(json.dumps({"measure": fields}), flush=True)
+
+
 start = time.monotonic()
-code = subprocess.run(command, stdout=subprocess.DEVNULL).returncode
+child = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def kill_group(*_):
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
+    result(timedOut=True, seconds=time.monotonic() - start)
+    sys.exit(124)
+
+
+signal.signal(signal.SIGTERM, kill_group)
+signal.signal(signal.SIGINT, kill_group)
+try:
+    code = child.wait(timeout=timeout)
+except subprocess.TimeoutExpired:
+    kill_group()
 seconds = time.monotonic() - start
-if code != 0:
-    sys.stderr.write(f"command failed with exit code {code}: {' '.join(command)}\n")
-    sys.exit(code)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"seconds": seconds, "maxRssKiB": usage.ru_maxrss, "userSeconds": usage.ru_utime, "systemSeconds": usage.ru_stime}))
+result(seconds=seconds, maxRssKiB=usage.ru_maxrss, userSeconds=usage.ru_utime, systemSeconds=usage.ru_stime, exitCode=code)
+sys.exit(0 if code == 0 else 1)

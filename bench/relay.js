@@ -1,20 +1,15 @@
 // npm run build && node bench/relay.js [--rooms 50] [--mib 8] [--gib 1] [--repeat 3]
 // The relay in its own process (`sft relay`), measured from outside: its peak RSS (VmHWM) while many rooms move
 // data at once, then the throughput of one room against a direct socket copy, in the same run (loopback only).
+// `npm run bench -- --only relay` uses roomsLoad() from here beside real `sft send` / `sft receive` pairs.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { clearInterval, setInterval } from 'node:timers';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { joinRelay } from '../dist/relay/client.js';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
-const ROOMS = option('--rooms', 50);
-const MIB_PER_ROOM = option('--mib', 8);
-const GIB = option('--gib', 1);
-const REPEAT = option('--repeat', 3);
 const MiB = 1024 * 1024;
 const sft = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
@@ -23,8 +18,8 @@ function status(pid, field) {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1024;
 }
 
-async function startRelay() {
-  const child = spawn(process.execPath, [sft, 'relay', '--port', '0', '--json', '--max-per-source', String(4 * ROOMS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startRelay(rooms) {
+  const child = spawn(process.execPath, [sft, 'relay', '--port', '0', '--json', '--max-per-source', String(4 * rooms)], { stdio: ['ignore', 'pipe', 'inherit'] });
   // The first line is the listening event; of the later ones, only rooms that did not end well are shown.
   const lines = createInterface({ input: child.stdout });
   const { port } = JSON.parse(await new Promise((resolve) => lines.once('line', resolve)));
@@ -99,36 +94,64 @@ async function directPair() {
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-const relay = await startRelay();
-const pid = relay.child.pid;
-console.log(`relay pid ${pid}, RSS at start ${status(pid, 'VmRSS').toFixed(1)} MiB`);
-
-// 1. Many rooms at once, each moving MIB_PER_ROOM both ways.
-const pairs = await Promise.all(Array.from({ length: ROOMS }, () => pair(relay.port)));
-let sampled = 0;
-const sampler = setInterval(() => (sampled = Math.max(sampled, status(pid, 'VmRSS'))), 20);
-const loadStart = performance.now();
-await Promise.all(pairs.map(async ([a, b]) => {
-  const [up, down] = await Promise.all([drain(b), drain(a), pump(a, MIB_PER_ROOM * MiB), pump(b, MIB_PER_ROOM * MiB)]);
-  if (up !== MIB_PER_ROOM * MiB || down !== MIB_PER_ROOM * MiB) throw new Error('short transfer');
-}));
-clearInterval(sampler);
-const loadSeconds = (performance.now() - loadStart) / 1000;
-const peakRooms = status(pid, 'VmHWM');
-console.log(`${ROOMS} rooms x ${MIB_PER_ROOM} MiB each way: ${loadSeconds.toFixed(2)} s, ${((2 * ROOMS * MIB_PER_ROOM) / loadSeconds).toFixed(0)} MiB/s in all; relay peak RSS ${peakRooms.toFixed(1)} MiB (highest sample ${sampled.toFixed(1)} MiB)`);
-
-// 2. One room, GIB one way, against a direct socket copy, alternating.
-const bytes = GIB * 1024 * MiB;
-const viaRelay = [];
-const direct = [];
-for (let i = 0; i < REPEAT; i++) {
-  const [a, b] = await pair(relay.port);
-  viaRelay.push(await oneWay(a, b, bytes));
-  const [c, d] = await directPair();
-  direct.push(await oneWay(c, d, bytes));
+/**
+ * `rooms` rooms through one fresh `sft relay` at once, each moving `mibPerRoom` MiB both ways: the seconds it took
+ * and the relay's peak RSS (VmHWM, and the highest VmRSS sampled every 20 ms). Throws if any room came up short.
+ */
+export async function roomsLoad(rooms, mibPerRoom) {
+  const relay = await startRelay(rooms);
+  const pid = relay.child.pid;
+  try {
+    const startRss = status(pid, 'VmRSS');
+    const pairs = await Promise.all(Array.from({ length: rooms }, () => pair(relay.port)));
+    let sampled = 0;
+    const sampler = setInterval(() => (sampled = Math.max(sampled, status(pid, 'VmRSS'))), 20);
+    const loadStart = performance.now();
+    try {
+      await Promise.all(pairs.map(async ([a, b]) => {
+        const [up, down] = await Promise.all([drain(b), drain(a), pump(a, mibPerRoom * MiB), pump(b, mibPerRoom * MiB)]);
+        if (up !== mibPerRoom * MiB || down !== mibPerRoom * MiB) throw new Error('short transfer');
+      }));
+    } finally {
+      clearInterval(sampler);
+    }
+    return { relay, startRss, seconds: (performance.now() - loadStart) / 1000, peakMiB: status(pid, 'VmHWM'), sampledMiB: sampled };
+  } catch (error) {
+    relay.child.kill('SIGTERM');
+    throw error;
+  }
 }
-const r = median(viaRelay);
-const s = median(direct);
-console.log(`${GIB} GiB one way, median of ${REPEAT}: relay ${r.toFixed(2)} s (${(bytes / MiB / r).toFixed(0)} MiB/s), direct socket ${s.toFixed(2)} s (${(bytes / MiB / s).toFixed(0)} MiB/s), ratio ${(r / s).toFixed(2)}`);
-console.log(`relay peak RSS over the whole run ${status(pid, 'VmHWM').toFixed(1)} MiB`);
-relay.child.kill('SIGTERM');
+
+async function main() {
+  const args = process.argv.slice(2);
+  const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+  const ROOMS = option('--rooms', 50);
+  const MIB_PER_ROOM = option('--mib', 8);
+  const GIB = option('--gib', 1);
+  const REPEAT = option('--repeat', 3);
+
+  // 1. Many rooms at once, each moving MIB_PER_ROOM both ways.
+  const load = await roomsLoad(ROOMS, MIB_PER_ROOM);
+  const { relay } = load;
+  const pid = relay.child.pid;
+  console.log(`relay pid ${pid}, RSS at start ${load.startRss.toFixed(1)} MiB`);
+  console.log(`${ROOMS} rooms x ${MIB_PER_ROOM} MiB each way: ${load.seconds.toFixed(2)} s, ${((2 * ROOMS * MIB_PER_ROOM) / load.seconds).toFixed(0)} MiB/s in all; relay peak RSS ${load.peakMiB.toFixed(1)} MiB (highest sample ${load.sampledMiB.toFixed(1)} MiB)`);
+
+  // 2. One room, GIB one way, against a direct socket copy, alternating.
+  const bytes = GIB * 1024 * MiB;
+  const viaRelay = [];
+  const direct = [];
+  for (let i = 0; i < REPEAT; i++) {
+    const [a, b] = await pair(relay.port);
+    viaRelay.push(await oneWay(a, b, bytes));
+    const [c, d] = await directPair();
+    direct.push(await oneWay(c, d, bytes));
+  }
+  const r = median(viaRelay);
+  const s = median(direct);
+  console.log(`${GIB} GiB one way, median of ${REPEAT}: relay ${r.toFixed(2)} s (${(bytes / MiB / r).toFixed(0)} MiB/s), direct socket ${s.toFixed(2)} s (${(bytes / MiB / s).toFixed(0)} MiB/s), ratio ${(r / s).toFixed(2)}`);
+  console.log(`relay peak RSS over the whole run ${status(pid, 'VmHWM').toFixed(1)} MiB`);
+  relay.child.kill('SIGTERM');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

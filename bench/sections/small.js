@@ -1,0 +1,106 @@
+// Many small files on the real disk: sft send against rsync -a over ssh (and scp -r for reference), issue 8 goal
+// 3; the peak RSS of each side at 10,000 files (goal 4).
+import { basename, join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { MiB, empty, expectTree, makeTree, syncDisk, treeDigest } from '../lib/files.js';
+import { alternate, clientSide, rsync, scp, sftSend, withSftServer, withSshd } from '../lib/rounds.js';
+
+export async function smallBench(ctx) {
+  const sshd = await ctx.sshd();
+  const sets = ctx.quick
+    ? [{ count: 2_000, dirs: 20, label: '4 KiB', size: () => 4096, scp: true }, { count: 10_000, dirs: 100, label: '0–1 KiB', size: spread }]
+    : [{ count: 10_000, dirs: 100, label: '4 KiB', size: () => 4096, scp: true }, { count: 100_000, dirs: 1_000, label: '0–1 KiB', size: spread }];
+  for (const set of sets) await smallSet(ctx, sshd, set);
+}
+
+/** Sizes 0 to 1024 bytes, spread evenly (a fixed sequence, so every run makes the same tree). */
+const spread = (i) => (i * 7919) % 1025;
+
+async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
+  const dir = join(ctx.work, 'small');
+  const tree = join(dir, `files-${count}`);
+  mkdirSync(tree, { recursive: true });
+  const bytes = makeTree(tree, count, dirs, size);
+  const name = basename(tree);
+  const section = ctx.results.section(`${count.toLocaleString('en')} files of ${label} in ${dirs} directories: sft send vs rsync -a over ssh`,
+    `${ctx.runs}, files in ${ctx.work}; every tool receives into an emptied directory. sft fsyncs each file before its receipt; rsync and scp do not fsync. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
+  const dest = (tool) => join(dir, `to-${tool}`);
+  const files = count;
+  const cases = [{
+    name: `sft send (${count} × ${label})`,
+    tool: 'sft',
+    size: bytes,
+    run: async () => {
+      empty(dest('sft'));
+      syncDisk();
+      const run = await withSftServer(ctx, dest('sft'), {}, async (server) => {
+        const client = await sftSend(ctx, server, [tree], { size: bytes, files });
+        return { seconds: client.seconds, client: clientSide(client) };
+      });
+      expectTree(join(dest('sft'), name), tree, 'sft send');
+      return run;
+    },
+  }];
+  if (sshd.missing === undefined) {
+    cases.push({
+      name: `rsync -a over ssh (${count} × ${label})`,
+      tool: 'rsync -a',
+      size: bytes,
+      run: async () => {
+        empty(dest('rsync'));
+        syncDisk();
+        const run = await withSshd(ctx, sshd, undefined, async () => {
+          const client = await rsync(ctx, sshd, tree, `${sshd.login}:${dest('rsync')}/`, { size: bytes, files });
+          return { seconds: client.seconds, client: clientSide(client) };
+        });
+        expectTree(join(dest('rsync'), name), tree, 'rsync');
+        return run;
+      },
+    });
+    if (withScp) {
+      cases.push({
+        name: `scp -r (${count} × ${label}), reference`,
+        tool: 'scp -r',
+        size: bytes,
+        run: async () => {
+          empty(dest('scp'));
+          syncDisk();
+          const run = await withSshd(ctx, sshd, undefined, async () => {
+            const client = await scp(ctx, sshd, tree, `${sshd.login}:${dest('scp')}/`, { size: bytes, files, recursive: true });
+            return { seconds: client.seconds, client: clientSide(client) };
+          });
+          expectTree(join(dest('scp'), name), tree, 'scp -r');
+          return run;
+        },
+      });
+    }
+  } else section.line(`rsync and scp comparisons skipped: ${sshd.missing}`);
+  try {
+    const [ours, theirs, reference] = await alternate(cases, ctx.repeat);
+    for (const m of [ours, theirs, reference]) {
+      if (m === undefined) continue;
+      section.measurement({ ...m, files: count });
+      if (m.seconds !== undefined) section.bar(`${count.toLocaleString('en')} files of ${label} (files per second)`, m.tool, count / m.seconds, `${(count / m.seconds).toFixed(0)} files/s, ${(bytes / MiB / m.seconds).toFixed(1)} MiB/s`);
+    }
+    // Content, once per set: the last run's tree of each tool against the source.
+    const want = treeDigest(tree);
+    for (const tool of ['sft', 'rsync', 'scp']) {
+      const copy = join(dest(tool), name);
+      let digest;
+      try {
+        digest = treeDigest(copy);
+      } catch {
+        continue; // that tool did not run
+      }
+      if (digest !== want) throw new Error(`${tool}: ${copy} differs from the source`);
+      section.line(`${tool}: every file of the last copy matches the source (SHA-256 over paths and contents)`);
+    }
+    section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time`, ours: ours.seconds, theirs: theirs?.seconds, peer: 'rsync -a', goal: 1, why: sshd.missing ?? ours.failed ?? theirs?.failed });
+    if (reference?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs scp -r`, ours: ours.seconds, theirs: reference.seconds, peer: 'scp -r', main: false });
+    if (label === '4 KiB') {
+      for (const side of ['client', 'server']) section.limit({ what: `peak RSS, ${side}, ${count.toLocaleString('en')} files`, value: ours[side]?.rssMiB, max: 100, why: ours.failed });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
