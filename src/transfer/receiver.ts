@@ -4,7 +4,6 @@
  * chunk by chunk, hashed, written to a temporary file, checked against the trailer's SHA-256, then committed
  * (fsync, place, directory fsync) while the next file streams in; Receipts go back in order.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { IntegrityError, SftError } from '../errors.js';
 import { equalConstantTime } from '../crypto/bytes.js';
 import { CHUNK_SIZE, FrameType, type Frame } from '../protocol/frames.js';
@@ -14,10 +13,13 @@ import {
   type FileHeader, type Notice, type Offer, type Receipt, type Start,
 } from '../protocol/messages.js';
 import { printable } from '../util/text.js';
+import { FileWorker } from './file-worker.js';
 import type { ClaimedPartial, PartialIdentity } from './partials.js';
 import { asSftError, type Session } from './session.js';
 import type { FileStore, IncomingFile } from './store.js';
 
+/** Files at least this large are hashed and written on the file worker's thread. */
+const WORKER_THRESHOLD = 4 * 1024 * 1024;
 /** Files whose fsync and placement may be in flight at once. */
 const MAX_PENDING_COMMITS = 32;
 /** Files at least this large are checked against the free space before any content. */
@@ -214,9 +216,9 @@ export class Receiver {
     const resumedFrom = claimed?.offset ?? 0;
     const path = this.#path(header);
     const identity = resumableIdentity(header);
-    const incoming = await this.store.begin(path, header.mode, identity && { ...identity, path }, claimed);
+    const worker = header.size - resumedFrom >= WORKER_THRESHOLD ? FileWorker.shared() : undefined;
+    const incoming = this.store.begin(path, header.mode, { ...(identity === undefined ? {} : { resumable: { ...identity, path } }), ...(claimed === undefined ? {} : { claimed }), ...(worker === undefined ? {} : { worker }) });
     this.#incoming = incoming;
-    const hash: Hash = claimed?.hash ?? createHash('sha256');
     const opener = new ContentOpener(this.session.keys.suite, this.session.fileKey(this.session.incoming, header.index), resumedFrom / CHUNK_SIZE);
     let received = resumedFrom;
     for (let last = false; !last; ) {
@@ -226,7 +228,6 @@ export class Receiver {
       const plaintext = opener.open(chunk.body, last);
       received += plaintext.length;
       if (received > header.size) throw new IntegrityError('TAMPERED', `more data than the announced ${header.size} bytes`);
-      hash.update(plaintext);
       await incoming.write(plaintext);
       this.hooks.onProgress?.({ path: header.path, done: received, size: header.size });
     }
@@ -234,7 +235,7 @@ export class Receiver {
     const trailerFrame = await this.session.next('a file trailer');
     if (trailerFrame.type !== FrameType.FileTrailer) throw unexpected(trailerFrame, 'a file trailer');
     const trailer = decodeFileTrailer(trailerFrame.body);
-    const sha256 = hash.digest();
+    const sha256 = await incoming.digest();
     if (trailer.index !== header.index) throw new IntegrityError('TAMPERED', 'trailer for another entry');
     if (!equalConstantTime(sha256, trailer.sha256)) throw new IntegrityError('HASH_MISMATCH', `sha-256 mismatch for ${header.path}`);
     this.#incoming = undefined;

@@ -16,8 +16,11 @@ import {
   type Offer, type Start,
 } from '../protocol/messages.js';
 import { printable } from '../util/text.js';
+import { FileWorker } from './file-worker.js';
 import { asSftError, type Session } from './session.js';
 
+/** Files at least this large are read and hashed on the file worker's thread. */
+const WORKER_THRESHOLD = 4 * 1024 * 1024;
 /** Entries announced ahead of their content (the receiver accepts up to MAX_OFFERED). */
 const HEADER_WINDOW = 256;
 /** Bytes read from disk at a time. */
@@ -112,6 +115,10 @@ export class Sender {
       this.#offers.fail(asSftError(error));
       this.session.conn.fail(asSftError(error));
     });
+    return this.#sendAll(receiving);
+  }
+
+  async #sendAll(receiving: Promise<void>): Promise<SendSummary> {
     try {
       for (const [index, entry] of this.entries.entries()) {
         if (index % HEADER_WINDOW === 0) this.#announce(index + 2 * HEADER_WINDOW);
@@ -185,20 +192,21 @@ export class Sender {
     return { start: { index, skip: false, offset: 0 }, sha256: Buffer.alloc(0) };
   }
 
-  /** Reads, hashes and seals the content from `offset`; returns the SHA-256 of the whole file. */
+  /**
+   * Reads, hashes and seals the content from `offset`; returns the SHA-256 of the whole file. A large file is read
+   * and hashed on the file worker's thread while this one seals and sends.
+   */
   async #sendContent(index: number, entry: SendEntry, file: Source, offset: number, prefix?: Hash): Promise<Buffer> {
-    const hash = prefix ?? createHash('sha256');
     const sealer = new ContentSealer(this.session.keys.suite, this.session.fileKey(this.session.outgoing, index), offset / CHUNK_SIZE);
     this.#summary.resumedBytes += offset;
     this.#totalDone += offset;
+    if (entry.size === 0) {
+      this.session.sendContent(FrameType.FinalChunk, sealer.seal(Buffer.alloc(0), true));
+      return createHash('sha256').digest();
+    }
+    const blocks = file.fd !== undefined && entry.size - offset >= WORKER_THRESHOLD ? this.#workerBlocks(file.fd, offset, entry.size) : directBlocks(file, offset, entry.size, prefix);
     let done = offset;
-    if (entry.size === 0) this.session.sendContent(FrameType.FinalChunk, sealer.seal(Buffer.alloc(0), true));
-    const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(entry.size, 1)));
-    while (done < entry.size) {
-      const bytesRead = await file.read(buffer, Math.min(buffer.length, entry.size - done), done);
-      if (bytesRead === 0) throw new SftError('IO', `${entry.source ?? entry.path} shrank while it was being sent`);
-      const block = buffer.subarray(0, bytesRead);
-      hash.update(block);
+    for await (const block of blocks) {
       this.session.conn.socket.cork();
       for (let at = 0; at < block.length; at += CHUNK_SIZE) {
         const chunk = block.subarray(at, at + CHUNK_SIZE);
@@ -207,11 +215,34 @@ export class Sender {
         this.session.sendContent(last ? FrameType.FinalChunk : FrameType.Chunk, sealer.seal(chunk, last));
       }
       this.session.conn.socket.uncork();
-      this.#summary.sentBytes += bytesRead;
-      this.#report(index, entry, done, bytesRead);
+      this.#summary.sentBytes += block.length;
+      this.#report(index, entry, done, block.length);
       await this.session.drained();
     }
-    return hash.digest();
+    if (done !== entry.size) throw new SftError('IO', `${entry.source ?? entry.path} shrank while it was being sent`);
+    return blocks.sha256();
+  }
+
+  /** Blocks read and hashed by the file worker; each goes back to it once sealed (sealing copies it). */
+  #workerBlocks(fd: number, offset: number, size: number): Blocks {
+    const source = FileWorker.shared().source(fd, offset, size);
+    // Stopped early: the worker stops reading before the caller closes the file.
+    const stop = () => source.abort();
+    return {
+      async *[Symbol.asyncIterator]() {
+        let complete = false;
+        try {
+          for (let block = await source.next(); block !== undefined; block = await source.next()) {
+            yield block;
+            source.recycle(block);
+          }
+          complete = true;
+        } finally {
+          if (!complete) await stop();
+        }
+      },
+      sha256: () => source.sha256,
+    };
   }
 
   #report(index: number, entry: SendEntry, done: number, added: number): void {
@@ -269,11 +300,37 @@ export class Sender {
   }
 }
 
+/** A file's content in blocks, and its SHA-256 once they were all read. */
+interface Blocks extends AsyncIterable<Buffer> {
+  sha256(): Buffer;
+}
+
+/** Blocks read and hashed on this thread, into one buffer reused for each (sealing copies the bytes out). */
+function directBlocks(file: Source, offset: number, size: number, prefix?: Hash): Blocks {
+  const hash = prefix ?? createHash('sha256');
+  return {
+    async *[Symbol.asyncIterator]() {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size - offset, 1)));
+      for (let done = offset; done < size; ) {
+        const bytesRead = await file.read(buffer, Math.min(buffer.length, size - done), done);
+        if (bytesRead === 0) return;
+        const block = buffer.subarray(0, bytesRead);
+        hash.update(block);
+        done += bytesRead;
+        yield block;
+      }
+    },
+    sha256: () => hash.digest(),
+  };
+}
+
 /** Where content is read from: small files whole and synchronously, larger ones through a file handle. */
 interface Source {
   /** Reads up to `length` bytes at `position` into `buffer`; returns the bytes read. */
   read(buffer: Buffer, length: number, position: number): Promise<number>;
   close(): Promise<void>;
+  /** The open descriptor of a large file (the file worker reads it). */
+  fd?: number;
 }
 
 function cannotRead(source: string, error: NodeJS.ErrnoException): SftError {
@@ -322,6 +379,7 @@ async function openEntry(entry: SendEntry): Promise<Source> {
   return {
     read: async (buffer, length, position) => (await handle.read(buffer, 0, length, position)).bytesRead,
     close: () => handle.close(),
+    fd: handle.fd,
   };
 }
 

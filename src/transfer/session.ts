@@ -64,12 +64,26 @@ export class Session {
     return { type: frame.type, body };
   }
 
-  /** Tells the peer why the session ends (sealed), then closes. */
+  /**
+   * Tells the peer why the session ends (sealed), then closes gracefully: the peer may still be sending, and a
+   * socket closed with unread data is reset, which can destroy the error before the peer reads it (a relay in
+   * between passes the reset on). So: end our side, drop what still arrives, and wait up to a second for the peer.
+   */
   async fail(error: SftError): Promise<void> {
-    if (!this.conn.socket.destroyed) {
-      this.send(FrameType.SealedError, encodeError({ code: error.code, message: error.message }));
-      await this.conn.end();
-    }
+    const { socket } = this.conn;
+    if (socket.destroyed) return;
+    this.send(FrameType.SealedError, encodeError({ code: error.code, message: error.message }));
+    socket.removeAllListeners('data');
+    socket.on('data', () => undefined);
+    socket.resume();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.end();
+    });
   }
 
   fileKey(direction: Direction, index: number): Buffer {

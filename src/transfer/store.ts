@@ -4,9 +4,8 @@
  * overwrite, renamed) to its place: the root never shows a partial file, a name is never replaced silently, and
  * nothing is written outside the root or through a symlink.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { linkSync, lstatSync, mkdirSync, renameSync, utimesSync } from 'node:fs';
-import { once } from 'node:events';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, utimesSync, writeSync } from 'node:fs';
 import { close, fsync, open } from 'node:fs';
 import { realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -15,6 +14,7 @@ import { SftError } from '../errors.js';
 import { hashFilePrefix } from '../crypto/hash.js';
 import { MAX_CANDIDATES, type Candidate } from '../protocol/messages.js';
 import { alternativeName, safeSegments } from './paths.js';
+import type { FileWorker } from './file-worker.js';
 import { Partials, type ClaimedPartial, type PartialIdentity } from './partials.js';
 
 const fsyncAsync = promisify(fsync);
@@ -91,19 +91,16 @@ export class FileStore {
   /**
    * Starts receiving `relativePath`, to be stored with permission bits `mode & 0o755 | 0o600`. With `resumable`,
    * the partial content is parked if the session breaks off; with `claimed`, content continues a claimed partial.
+   * With `worker`, the file's hashing and writing happen on that worker thread.
    */
-  async begin(relativePath: string, mode: number, resumable?: PartialIdentity, claimed?: ClaimedPartial): Promise<IncomingFile> {
+  begin(relativePath: string, mode: number, options: { resumable?: PartialIdentity; claimed?: ClaimedPartial; worker?: FileWorker } = {}): IncomingFile {
+    const { resumable, claimed, worker } = options;
     const segments = this.segments(relativePath);
     const temp = claimed?.temp ?? this.partials.newTemp(resumable);
-    const stream = createWriteStream(temp, {
-      flags: claimed === undefined ? 'wx' : 'r+',
-      ...(claimed === undefined ? {} : { start: claimed.offset }),
-      mode: (mode & 0o755) | 0o600,
-      flush: true,
-      highWaterMark: 1024 * 1024,
-    });
-    await once(stream, 'open');
-    return new IncomingFile({ root: this.#root, segments, temp, stream, overwrite: this.overwrite, directorySync: this.#directorySync, partials: this.partials, resumable: resumable !== undefined });
+    const fd = openSync(temp, claimed === undefined ? 'wx' : 'r+', (mode & 0o755) | 0o600);
+    const position = claimed?.offset ?? 0;
+    const writer: Writer = worker !== undefined ? worker.sink(fd, position) : new DirectWriter(fd, position, claimed?.hash);
+    return new IncomingFile({ root: this.#root, segments, temp, fd, writer, overwrite: this.overwrite, directorySync: this.#directorySync, partials: this.partials, resumable: resumable !== undefined });
   }
 
   /** Creates a directory entry (and its missing parents). @throws SftError REFUSED when a non-directory is in the way. */
@@ -122,11 +119,50 @@ export class FileStore {
   }
 }
 
+/** Where a received file's bytes go: straight to the file from this thread, or through the file worker. */
+interface Writer {
+  /** Takes verified plaintext (through the worker, its memory moves there). */
+  write(data: Buffer): Promise<void>;
+  /** The SHA-256 of the whole file, once all of it is written. */
+  finish(): Promise<Buffer>;
+  /** Stops; resolves once nothing more will be written (what was handed over is written). */
+  abort(): Promise<void>;
+}
+
+/**
+ * Small files: synchronous writes from this thread (~10 µs each on a local disk, against ~50 µs of thread-pool
+ * latency for an asynchronous one) and an fsync through the thread pool at the end.
+ */
+class DirectWriter implements Writer {
+  readonly #hash: Hash;
+
+  constructor(
+    private readonly fd: number,
+    private position: number,
+    prefix?: Hash,
+  ) {
+    this.#hash = prefix ?? createHash('sha256');
+  }
+
+  async write(data: Buffer): Promise<void> {
+    this.#hash.update(data);
+    for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at, data.length - at, this.position + at);
+    this.position += data.length;
+  }
+
+  async finish(): Promise<Buffer> {
+    return this.#hash.digest();
+  }
+
+  async abort(): Promise<void> {}
+}
+
 interface IncomingParts {
   root: string;
   segments: string[];
   temp: string;
-  stream: WriteStream;
+  fd: number;
+  writer: Writer;
   overwrite: boolean;
   directorySync: DirectorySync;
   partials: Partials;
@@ -136,49 +172,58 @@ interface IncomingParts {
 /** One file being received. */
 export class IncomingFile {
   #settled = false;
+  #closed = false;
 
   constructor(private readonly parts: IncomingParts) {}
 
-  /** Appends verified plaintext; resolves when the stream can take more. */
-  async write(data: Buffer): Promise<void> {
-    if (!this.parts.stream.write(data)) await once(this.parts.stream, 'drain');
+  /** Appends verified plaintext; resolves when more can be taken. */
+  write(data: Buffer): Promise<void> {
+    return this.parts.writer.write(data);
+  }
+
+  /** The SHA-256 of the whole file (the resumed prefix included), once all of it is written. */
+  digest(): Promise<Buffer> {
+    return this.parts.writer.finish();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.parts.fd);
   }
 
   /**
    * Ends an unfinished file. With `keep` and a resumable file, what was written (all of it authenticated) is
-   * flushed and parked for a later session; otherwise it is deleted. Safe to call more than once.
+   * parked for a later session; otherwise it is deleted. Safe to call more than once.
    */
   async abort(keep: boolean): Promise<void> {
     if (this.#settled) return;
     this.#settled = true;
-    const { stream, partials, temp } = this.parts;
-    if (keep && this.parts.resumable) {
-      stream.end();
-      if (!stream.closed) await once(stream, 'close').catch(() => undefined);
-      partials.park(temp);
-      return;
-    }
-    stream.destroy();
-    if (!stream.closed) await once(stream, 'close').catch(() => undefined);
-    partials.drop(temp);
+    const { partials, temp, writer } = this.parts;
+    // Every verified byte handed to the writer is written before the partial is kept and its descriptor closed.
+    await writer.abort();
+    this.#close();
+    if (keep && this.parts.resumable) partials.park(temp);
+    else partials.drop(temp);
   }
 
   /**
-   * fsyncs the complete file, sets its mtime, places it and fsyncs its directory. Returns the stored path relative
-   * to the root ("name (1).ext" when the name was taken by other content and overwrite is off).
+   * fsyncs the complete file (see digest()), sets its mtime, places it and fsyncs its directory. Returns the stored
+   * path relative to the root ("name (1).ext" when the name was taken by other content and overwrite is off).
    */
   async commit(mtimeNs: bigint, sha256: Buffer): Promise<string> {
     this.#settled = true;
-    const { stream, partials, temp, segments } = this.parts;
+    const { partials, temp, segments } = this.parts;
     try {
-      stream.end();
-      await once(stream, 'close');
+      await fsyncAsync(this.parts.fd);
+      this.#close();
       setMtime(temp, mtimeNs);
       const parent = checkParents(this.parts.root, segments, true) as string;
       const stored = await this.#place(parent, segments[segments.length - 1] as string, sha256);
       await this.parts.directorySync.sync(parent);
       return [...segments.slice(0, -1), stored].join('/');
     } finally {
+      this.#close();
       partials.forget(temp);
       partials.drop(temp);
     }
