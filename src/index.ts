@@ -13,3 +13,9 @@ export type { ClientOptions, SendResult, GetResult, ListEntry } from './transfer
 export type { SendEntry, SendProgress, Delivery, Undelivered } from './transfer/sender.js';
 export type { StoredEntry } from './transfer/receiver.js';
 export type { Suite } from './protocol/messages.js';
+export { AccountStore } from './transfer/accounts.js';
+export { sendThroughRelay, receiveThroughRelay } from './transfer/relayed.js';
+export type { RelayedOptions } from './transfer/relayed.js';
+export { RelayServer } from './relay/server.js';
+export type { RelayOptions } from './relay/server.js';
+export type { RelayLimits } from './relay/limits.js';

@@ -118,12 +118,16 @@ export class SecureClient {
     if (paths.length === 0) throw new UsageError('nothing to get');
     const store = new FileStore(options.dir ?? '.', false);
     await store.init(7 * 24 * 3600 * 1000, false);
-    return this.#run({ op: Op.Get, paths }, async (session) => {
-      const o = this.#options;
-      const hooks = defined({ onStored: o.onStored, onNotice: o.onNotice, onFailed: undefined });
-      const summary = await new Receiver(session, store, { maxFileSize: Number.MAX_SAFE_INTEGER, maxEntries: 10_000_000 }, hooks).run();
-      return { ...summary, suite: session.keys.suite, dir: store.root };
-    });
+    try {
+      return await this.#run({ op: Op.Get, paths }, async (session) => {
+        const o = this.#options;
+        const hooks = defined({ onStored: o.onStored, onNotice: o.onNotice, onFailed: undefined });
+        const summary = await new Receiver(session, store, { maxFileSize: Number.MAX_SAFE_INTEGER, maxEntries: 10_000_000 }, hooks).run();
+        return { ...summary, suite: session.keys.suite, dir: store.root };
+      });
+    } finally {
+      store.release();
+    }
   }
 
   /** The entries of a remote directory (or the one entry of a file). */

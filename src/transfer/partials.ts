@@ -8,7 +8,7 @@
  * sessions never share one. This module owns the four steps: park, claim, release, tidy.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFilePrefix } from '../crypto/hash.js';
 import { PARTIAL_DIR } from './paths.js';
@@ -75,6 +75,15 @@ export class Partials {
     const parked = join(this.dir, `r-${partialId(identity)}`);
     renameSync(metaOf(temp), `${parked}.json`);
     renameSync(temp, `${parked}.part`);
+  }
+
+  /** Removes the folder if nothing is parked in it, so that a finished get leaves only what it got. */
+  removeIfEmpty(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      // Not empty (a partial kept for resuming) or already gone.
+    }
   }
 
   /** Deletes a temporary file and its identity. */

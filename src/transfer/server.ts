@@ -230,6 +230,7 @@ export class SecureServer extends EventEmitter<ServerEvents> {
     for (const socket of this.#sockets) socket.destroy();
     await sessions;
     await closed;
+    this.#root.release();
   }
 
   #accept(socket: Socket): void {

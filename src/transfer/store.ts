@@ -54,6 +54,11 @@ export class FileStore {
     this.#partials.tidy(partialMaxAgeMs, recover);
   }
 
+  /** After the last session on this root: removes the partial folder if it holds nothing to resume. */
+  release(): void {
+    this.#partials?.removeIfEmpty();
+  }
+
   /** The segments of a peer's path, checked against the name rules and PATH_MAX. @throws SftError REFUSED. */
   segments(relativePath: string): string[] {
     return safeSegments(relativePath, this.#root);
