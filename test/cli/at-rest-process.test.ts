@@ -3,14 +3,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
+import { have } from '../tools.js';
 
 /** The built CLI (npm test builds it first), run as a real process. */
 const sft = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const node = process.execPath;
-const haveTar = spawnSync('sh', ['-c', 'command -v tar']).status === 0;
-if (!haveTar) console.warn('tar not installed: the tar pipe test is SKIPPED');
-const havePython = spawnSync('sh', ['-c', 'command -v python3']).status === 0;
-if (!havePython) console.warn('python3 not installed: the passphrase-prompt-on-a-terminal test is SKIPPED');
+const haveTar = have('tar', 'the tar pipe test');
+const havePython = have('python3', 'the passphrase-prompt-on-a-terminal test');
 const withPty = new URL('../../scripts/with-pty.py', import.meta.url).pathname;
 
 function keygen(dir: string): string {

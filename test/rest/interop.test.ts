@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decrypter, Encrypter, armor as typageArmor, generateHybridIdentity, generateX25519Identity, identityToRecipient as typageRecipient } from 'age-encryption';
@@ -6,12 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { decryptFile, encryptFile } from '../../src/rest/files.js';
 import { generateIdentity, identityToRecipient } from '../../src/rest/keys.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
+import { have } from '../tools.js';
 
-const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const haveAge = have('age') && have('age-keygen');
-const haveSshKeygen = have('ssh-keygen');
-if (!haveAge) console.warn('age / age-keygen not installed: the age CLI interop tests are SKIPPED (.ci/run installs them)');
-if (!haveSshKeygen) console.warn('ssh-keygen not installed: the ssh-ed25519 / ssh-rsa interop tests with the age CLI are SKIPPED');
+const haveAge = have('age', 'the age CLI interop tests', 'command -v age && command -v age-keygen');
+const haveSshKeygen = have('ssh-keygen', 'the ssh-ed25519 / ssh-rsa interop tests with the age CLI');
 
 const data = pseudoRandomBytes(3 * 65536 + 17, 21);
 
