@@ -17,7 +17,21 @@ function isMain(): boolean {
   }
 }
 
+/**
+ * Output is a report of the work, not the work: when whoever reads it goes away (`sft ls | head -1`, `sft serve
+ * --json | head -1`), what follows is dropped and the command carries on. Data written to standard output (decrypt
+ * -o -) still fails its command, through the pipeline's own error listener.
+ */
+function ignoreClosedReaders(...streams: NodeJS.WriteStream[]): void {
+  for (const stream of streams) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+}
+
 if (isMain()) {
+  ignoreClosedReaders(process.stdout, process.stderr);
   // Inbox work is many small file-system calls per file (open, fsync, link, ...): more threads overlap them.
   process.env.UV_THREADPOOL_SIZE ??= '16';
   if (process.env.SFT_SERVE_WORKER === '1' && process.send !== undefined) {

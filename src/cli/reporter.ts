@@ -8,6 +8,8 @@ export interface Progress {
 /** Redraws at most this often; lines above the bar are printed at once. */
 const REDRAW_MS = 100;
 const CLEAR_LINE = '\r\x1b[2K';
+/** Longest human line printed; the rest is cut (a path can be 4,096 bytes). */
+const MAX_LINE = 8192;
 
 /**
  * One status line at the bottom of the terminal, as rsync's --info=progress2: `label |█████░░░| 42% done/total
@@ -95,18 +97,26 @@ export class Reporter {
     if (this.json) this.#stdout.write(JSON.stringify(record, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
   }
 
-  /** A human line on stderr (not with --json), above the status line when one is drawn. */
+  /**
+   * A human line on stderr (not with --json), above the status line when one is drawn. File names in it, ours or
+   * a peer's, may hold control or bidi characters: they are shown escaped, never interpreted by the terminal.
+   */
   info(line: string): void {
     if (this.json) return;
-    if (this.#status !== undefined) this.#status.log(line);
-    else this.#stderr.write(line + '\n');
+    if (this.#status !== undefined) this.#status.log(printable(line, MAX_LINE));
+    else this.#stderr.write(printable(line, MAX_LINE) + '\n');
   }
 
   /** A warning: on stderr always, and as a `warning` event with --json. */
   warn(line: string, details: Record<string, unknown> = {}): void {
     this.event({ event: 'warning', message: line, ...details });
-    if (this.#status !== undefined) this.#status.log(`warning: ${line}`);
-    else this.#stderr.write(`warning: ${line}\n`);
+    if (this.#status !== undefined) this.#status.log(`warning: ${printable(line, MAX_LINE)}`);
+    else this.#stderr.write(`warning: ${printable(line, MAX_LINE)}\n`);
+  }
+
+  /** The one error line of a failed command. */
+  error(message: string): void {
+    this.#stderr.write(`sft: error: ${printable(message, MAX_LINE)}\n`);
   }
 }
 

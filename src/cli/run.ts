@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { SftError } from '../errors.js';
+import { actionWords, errnoCode, errnoWords } from '../util/fs-errors.js';
 import { VERSION, type CliIo, type Context } from './common.js';
 import { Reporter } from './reporter.js';
 import { keygenCommand } from './commands/keygen.js';
@@ -51,7 +52,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const code = sftError?.code ?? ioCode(error);
     const message = sftError?.message ?? ioMessage(error);
     out.event({ event: 'error', code, message });
-    io.stderr.write(`sft: error: ${message}\n`);
+    out.error(message);
     if (argv.includes('--debug') && error instanceof Error && error.stack) io.stderr.write(error.stack + '\n');
     return sftError?.exitCode ?? 1;
   } finally {
@@ -66,6 +67,6 @@ function ioCode(error: unknown): string {
 /** One line naming what failed, for an error that is not ours (file system, mostly). */
 function ioMessage(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
-  if (e?.code && e.path) return `${e.syscall ?? 'access'} ${e.path}: ${e.code}`;
+  if (errnoCode(e) !== undefined && e.path) return `cannot ${actionWords(e)} ${e.path}: ${errnoWords(e)}`;
   return e instanceof Error ? e.message : String(error);
 }

@@ -7,7 +7,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { SecureServer, listenOn, refuse, type AccountDirectory, type ServerOptions } from '../transfer/server.js';
+import { listenOn } from '../util/listen.js';
+import { SecureServer, refuse, type AccountDirectory, type ServerOptions } from '../transfer/server.js';
 import { Admission, type AdmissionLimits, type Ticket } from '../transfer/admission.js';
 import type { Reporter } from './reporter.js';
 

@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { UsageError } from '../errors.js';
+import { listenOn } from '../util/listen.js';
 import { MAX_NAMEPLATE } from './code.js';
 import { DEFAULT_LIMITS, MAX_TIME_MS, TokenBucket, sourceKey, type RelayLimits } from './limits.js';
 import {
@@ -168,17 +169,11 @@ export class RelayServer extends EventEmitter<RelayEvents> {
     return this.#rooms.size;
   }
 
-  /** Starts listening; rejects with the listen error (EADDRINUSE, EACCES, ...) as Node gives it. */
+  /** Starts listening. @throws UsageError on a port in use or not permitted, or an address not this machine's. */
   async listen(): Promise<{ host: string; port: number }> {
     const server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, this.#host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, this.#port, this.#host);
     return this.address();
   }
 

@@ -15,6 +15,7 @@ import { Receiver, type ReceiveSummary, type StoredEntry } from './receiver.js';
 import { Sender, type Delivery, type SendEntry, type SendProgress, type SendSummary, type Undelivered } from './sender.js';
 import { Session } from './session.js';
 import { FileStore } from './store.js';
+import { fileError } from '../util/fs-errors.js';
 
 /**
  * The client's default offer: AES-256-GCM first (the faster through node:crypto on processors with AES
@@ -34,7 +35,7 @@ export interface ClientOptions {
   localAddress?: string;
   /** Connect and handshake timeout, ms. Default 10 s. */
   connectTimeout?: number;
-  /** An sft server greets at once: no greeting within this long means it is not one (or is overloaded), ms. Default 2 s. */
+  /** An sft server greets at once: no greeting within this long means it is not one (or is overloaded), ms. Default 1 s. */
   greetingTimeout?: number;
   /** Drop the session after this long without traffic, ms. Default 60 s. */
   idleTimeout?: number;
@@ -79,13 +80,14 @@ export class SecureClient {
    * Lists what `paths` name: files as themselves, directories recursively (themselves included, so empty ones
    * arrive too) with their relative paths under the directory's name, as scp -r. Symlinks inside directories are
    * skipped (`onSkip`); named ones are followed.
-   * @throws UsageError for a missing path or one that is neither file nor directory.
+   * @throws SftError IO for a path that cannot be read (as decrypt's input); UsageError for a named path that is
+   *   neither file nor directory.
    */
   static async collect(paths: string[], onSkip?: (path: string, why: string) => void): Promise<SendEntry[]> {
     const entries: SendEntry[] = [];
     const add = async (source: string, path: string, named: boolean): Promise<void> => {
       const info = await (named ? stat(source, { bigint: true }) : lstat(source, { bigint: true })).catch((error: NodeJS.ErrnoException) => {
-        throw new UsageError(`cannot read ${source}: ${error.code === 'ENOENT' ? 'no such file or directory' : error.code === 'EACCES' ? 'permission denied' : (error.code ?? error.message)}`);
+        throw fileError(error, 'read', source);
       });
       const base = { path, mode: Number(info.mode & 0o7777n), mtimeNs: info.mtimeNs };
       if (info.isFile()) {
@@ -212,7 +214,7 @@ export class SecureClient {
     const { host, port = 7878, connectTimeout = 10_000, idleTimeout = 60_000 } = o;
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     socket.setNoDelay(true);
-    const first = await firstBytes(socket, o.greetingTimeout ?? 2000, where);
+    const first = await firstBytes(socket, o.greetingTimeout ?? 1000, where);
     const conn = new Connection(socket, HANDSHAKE_FRAMES.fromServer, first);
     socket.resume();
     socket.setTimeout(idleTimeout, () => conn.fail(new NetworkError('TIMEOUT', 'idle timeout')));

@@ -13,6 +13,8 @@ import { SecureServer, type ReceivedFile } from './server.js';
 
 /** PBKDF2 count of the code's PRS: a code has ~31 bits and a guess costs a round trip, so the count buys nothing. */
 const CODE_ITERATIONS = 10_000;
+/** The greeting crosses the relay (two legs, maybe long ones): more time than a direct server's 1 s. */
+const RELAYED_GREETING_MS = 10_000;
 /** How long a peer waits at the relay for the other. */
 const DEFAULT_WAIT_MS = 10 * 60 * 1000;
 
@@ -43,7 +45,7 @@ export async function sendThroughRelay(
     : await joinRelay({ ...common, nameplate: splitCode(code).nameplate });
   if (code === undefined) throw new Error('the relay paired without allocating a room');
   options.onPaired?.();
-  const client = new SecureClient({ ...options.client, password: code, host: options.relay.host, port: options.relay.port, connect: async () => joined.socket, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+  const client = new SecureClient({ greetingTimeout: RELAYED_GREETING_MS, ...options.client, password: code, host: options.relay.host, port: options.relay.port, connect: async () => joined.socket, ...(options.signal === undefined ? {} : { signal: options.signal }) });
   try {
     return { ...(await client.send(entries)), code };
   } catch (error) {

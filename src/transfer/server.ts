@@ -14,6 +14,7 @@ import { Sender, type Delivery } from './sender.js';
 import { Session, asSftError } from './session.js';
 import { FileStore } from './store.js';
 import { safeDirectory } from './paths.js';
+import { listenOn } from '../util/listen.js';
 import { resolveHome, type Account, type Permission } from './accounts.js';
 
 export type { Account, Permission } from './accounts.js';
@@ -410,18 +411,6 @@ export function refuse(socket: Socket, reason: string): void {
   socket.end(encodeFrame(FrameType.Error, encodeError({ code: 'REFUSED', message: reason })));
 }
 
-/** Binds, turning the usual failures into one line in words. */
-export function listenOn(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolvePromise, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') reject(new UsageError(`port ${port} is in use; choose another with --port`));
-      else if (error.code === 'EACCES') reject(new UsageError(`port ${port} needs privileges this user does not have; choose one above 1023 with --port`));
-      else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') reject(new UsageError(`cannot listen on ${host}: no such address on this machine`));
-      else reject(error);
-    });
-    server.listen(port, host, () => resolvePromise());
-  });
-}
 
 function opName(op: number): string {
   return ({ [Op.Put]: 'send', [Op.Get]: 'get', [Op.List]: 'list', [Op.Delete]: 'delete' } as Record<number, string>)[op] ?? 'unknown';

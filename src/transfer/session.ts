@@ -8,6 +8,7 @@ import { ControlChannel } from '../protocol/channel.js';
 import { fileKey, type SessionKeys } from '../protocol/handshake.js';
 import { decodeError, encodeError } from '../protocol/messages.js';
 import { printable } from '../util/text.js';
+import { actionWords, errnoCode, errnoWords } from '../util/fs-errors.js';
 import type { Connection } from './connection.js';
 
 export type Role = 'client' | 'server';
@@ -129,7 +130,7 @@ export function peerError(body: Buffer, peer: string): SftError {
 export function asSftError(error: unknown): SftError {
   if (error instanceof SftError) return error;
   const e = error as NodeJS.ErrnoException;
-  if (e?.code === 'ENOSPC') return new SftError('IO', 'no space left on the device');
-  if (e?.code === 'EDQUOT') return new SftError('IO', 'disk quota exceeded');
-  return new SftError(e?.code ? 'IO' : 'INTERNAL', e?.code ? `${e.syscall ?? 'file system'} failed: ${e.code}` : String(e?.message ?? error));
+  // Said to the peer too: the action and the reason in words, never this machine's paths.
+  if (errnoCode(error) !== undefined) return new SftError('IO', `could not ${actionWords(error)} a file: ${errnoWords(error)}`, { cause: error });
+  return new SftError('INTERNAL', String(e?.message ?? error));
 }

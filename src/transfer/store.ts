@@ -7,10 +7,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, utimesSync, writeSync } from 'node:fs';
 import { close, fsync, open } from 'node:fs';
-import { realpath, statfs } from 'node:fs/promises';
+import { access, constants, realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { SftError } from '../errors.js';
+import { errnoCode, fileError } from '../util/fs-errors.js';
 import { hashFilePrefix } from '../crypto/hash.js';
 import { MAX_CANDIDATES, type Candidate } from '../protocol/messages.js';
 import { alternativeName, safeSegments } from './paths.js';
@@ -48,8 +49,14 @@ export class FileStore {
    * left (see Partials.tidy): only one process may do that, before any session uses this root.
    */
   async init(partialMaxAgeMs: number, recover: boolean): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    this.#root = await realpath(this.dir);
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      this.#root = await realpath(this.dir);
+      await access(this.#root, constants.W_OK | constants.X_OK);
+    } catch (error) {
+      if (errnoCode(error) === 'EEXIST') throw new SftError('IO', `${this.dir} exists and is not a directory`, { cause: error });
+      throw fileError(error, 'write into', this.dir);
+    }
     this.#partials = new Partials(this.#root);
     this.#partials.tidy(partialMaxAgeMs, recover);
   }

@@ -27,6 +27,33 @@ const WORDS: Record<string, string> = {
   EINVAL: 'invalid argument',
 };
 
+/** What a system call was doing, in words, for errors that carry no action of ours. */
+const ACTIONS: Record<string, string> = {
+  mkdir: 'create the directory',
+  open: 'open',
+  read: 'read',
+  write: 'write',
+  link: 'place',
+  rename: 'place',
+  unlink: 'remove',
+  rmdir: 'remove',
+  stat: 'read',
+  lstat: 'read',
+  scandir: 'list',
+  fsync: 'save',
+  fdatasync: 'save',
+  access: 'reach',
+  realpath: 'reach',
+  utime: 'set the time of',
+  futime: 'set the time of',
+};
+
+/** The action of a Node.js file-system error in words ("create the directory"), or "use". */
+export function actionWords(error: unknown): string {
+  const syscall = (error as NodeJS.ErrnoException | undefined)?.syscall;
+  return (syscall === undefined ? undefined : ACTIONS[syscall]) ?? 'use';
+}
+
 /** The errno code of a Node.js file-system error, if it is one. */
 export function errnoCode(error: unknown): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;

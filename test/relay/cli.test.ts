@@ -54,13 +54,13 @@ describe('sft relay (a real process)', () => {
     expect(relay.stderr()).toBe('');
   });
 
-  it('says in one line when the port is in use (exit 1), and names a bad option value (exit 2)', async () => {
+  it('says in one line when the port is in use, and names a bad option value (exit 2 both, as serve)', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as { port: number }).port;
     try {
       const busy = start(['relay', '--port', String(port)]);
-      expect(await busy.exit).toBe(1);
+      expect(await busy.exit).toBe(2);
       expect(busy.stderr()).toBe(`sft: error: port ${port} is in use; choose another with --port\n`);
     } finally {
       holder.close();

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../reporter.js';
+import { printable } from '../../util/text.js';
 import { connectClient, withRemote, type RemoteOptions } from '../remote.js';
 import type { Context } from '../common.js';
 
@@ -20,7 +21,7 @@ export function lsCommand(program: Command, ctx: Context): void {
       }
       for (const e of entries) {
         const size = e.type === 'directory' ? '-' : formatBytes(e.size);
-        io.stdout.write(`${e.type.padEnd(9)} ${size.padStart(10)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19).replace('T', ' ')}  ${e.name}${e.type === 'directory' ? '/' : ''}\n`);
+        io.stdout.write(`${e.type.padEnd(9)} ${size.padStart(10)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19).replace('T', ' ')}  ${printable(e.name)}${e.type === 'directory' ? '/' : ''}\n`);
       }
     });
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { SftError } from '../../errors.js';
 import { DEFAULT_LIMITS, MAX_TIME_MS } from '../../relay/limits.js';
 import { RELAY_PORT, RelayServer, type RelayOptions } from '../../relay/server.js';
 import { defined, parseInteger, type Context } from '../common.js';
@@ -51,7 +50,7 @@ export function relayCommand(program: Command, ctx: Context): void {
     .action(async (options: RelayCliOptions) => {
       const relay = new RelayServer(relayOptions(options));
       report(relay, ctx);
-      const address = await listen(relay, options);
+      const address = await relay.listen();
       ctx.out.event({ event: 'listening', ...address, limits: relay.limits });
       ctx.out.info(`relay listening on ${address.host}:${address.port}`);
       const signal = await stopSignal();
@@ -97,19 +96,6 @@ function report(relay: RelayServer, { out }: Context): void {
   });
 }
 
-/** listen(), with the usual failures as one line that says what to change. */
-async function listen(relay: RelayServer, { host, port }: RelayCliOptions): Promise<{ host: string; port: number }> {
-  try {
-    return await relay.listen();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new SftError('IO', `port ${port} is in use; choose another with --port`);
-    if (code === 'EACCES') throw new SftError('IO', `port ${port} is not permitted for this user (ports below 1024 need privileges); choose another with --port`);
-    if (code === 'EADDRNOTAVAIL') throw new SftError('IO', `${host} is not an address of this machine; choose another with --host`);
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new SftError('IO', `cannot resolve --host ${host}`);
-    throw error;
-  }
-}
 
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {

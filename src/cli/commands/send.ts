@@ -32,7 +32,8 @@ function summary(out: Reporter, result: SendResult, entries: SendEntry[], second
   const files = result.delivered.filter((d) => d.kind === 'file').length;
   out.event({ event: 'done', files, entries: result.delivered.length, refused: result.refused.length, failed: result.failed.length, bytes: result.bytes, sentBytes: result.sentBytes, resumedBytes: result.resumedBytes, suite: result.suite, path, seconds });
   const resumed = result.resumedBytes > 0 ? ` (${formatBytes(result.resumedBytes)} already there)` : '';
-  out.info(`sent ${files} file(s), ${formatBytes(result.bytes)}${resumed} in ${seconds.toFixed(2)} s (${result.suite}, ${path}); every receipt verified`);
+  const deliveredBytes = result.delivered.reduce((sum, d) => sum + d.size, 0);
+  out.info(`sent ${files} file(s), ${formatBytes(deliveredBytes)}${resumed} in ${seconds.toFixed(2)} s (${result.suite}, ${path}); every receipt verified`);
   const missing = result.refused.length + result.failed.length;
   if (missing > 0) throw notAllDelivered(missing, entries.length, 'delivered');
 }
