@@ -61,7 +61,7 @@ export function defined<T extends Record<string, unknown>>(o: T): { [K in keyof 
 
 /** host, host:port, [v6]:port. */
 export function parseAddress(text: string, flag = '--to'): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::([0-9]+))?$/.exec(text);
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::([0-9]+))?$/.exec(text);
   const host = match?.[1] ?? match?.[2];
   const port = match?.[3] === undefined ? 7878 : Number(match[3]);
   if (host === undefined || port < 1 || port > 65535) throw new UsageError(`${flag} expects [user@]host[:port] (an IPv6 address as [::1]:7878), got "${text}"`);

@@ -4,17 +4,18 @@
  * one bar with a line per delivered file above it.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { startProxy, startServer, type Running } from '../transfer/harness.js';
+import { have } from '../tools.js';
 
 const sft = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const ptyRun = new URL('./pty-run.py', import.meta.url).pathname;
-const haveTmux = spawnSync('tmux', ['-V']).status === 0;
-if (!haveTmux) console.warn('SKIPPED: tmux is not installed; the screen test of the progress display did not run (.ci/run installs tmux)');
+const havePython = have('python3', 'the tests in a pseudo-terminal (test/cli/pty-run.py)');
+const haveTmux = have('tmux', 'the screen test of the progress display', 'tmux -V');
 
 interface Run { exit: number; output: string; timedOut: boolean }
 
@@ -44,7 +45,7 @@ afterEach(async () => {
   proxy = undefined;
 });
 
-describe('errors in a terminal', () => {
+describe.skipIf(!havePython)('errors in a terminal', () => {
   it('wrong password: exit 3, the message on its own line, no hang', async () => {
     running = await startServer();
     const src = tempDir();
@@ -96,6 +97,45 @@ describe('errors in a terminal', () => {
     expect(errorLine(run.output)).toMatch(new RegExp(`port ${running.port} is in use; choose another with --port`));
     expect(run.output).not.toMatch(/at .*\.js:\d+/);
     expect(spawnSync('test', ['-e', dir]).status).not.toBe(0);
+  });
+});
+
+
+describe.skipIf(!havePython)('errors in a terminal: decrypt', () => {
+  /** A 17 MiB file (above the 16 MiB from which a bar is drawn) encrypted to a new key; returns the paths. */
+  function sealed(): { dir: string; key: string; file: string } {
+    const dir = tempDir();
+    const key = join(dir, 'key.txt');
+    const keygen = spawnSync(process.execPath, [sft, 'keygen', '-o', key], { encoding: 'utf8' });
+    const recipient = /Public key: (\S+)/.exec(keygen.stderr)?.[1] ?? '';
+    writeFileSync(join(dir, 'plain'), pseudoRandomBytes(17 * 1024 * 1024, 4));
+    const encrypt = spawnSync(process.execPath, [sft, 'encrypt', join(dir, 'plain'), '-r', recipient, '-o', join(dir, 'f.age')], { encoding: 'utf8' });
+    expect(encrypt.status, encrypt.stderr).toBe(0);
+    return { dir, key, file: join(dir, 'f.age') };
+  }
+
+  it('a 17 MiB age file with a byte flipped in the middle: exit 4, the bar stopped, the error on its own line, no output', async () => {
+    const { dir, key, file } = sealed();
+    const data = readFileSync(file);
+    const middle = Math.floor(data.length / 2);
+    data[middle] = (data[middle] as number) ^ 1;
+    writeFileSync(file, data);
+    const run = await inTerminal(['decrypt', '-i', key, file, '-o', join(dir, 'out')]);
+    expect(run.timedOut).toBe(false);
+    expect(run.exit).toBe(4);
+    expect(run.output).toContain(`${file} |`); // the bar was drawn before the failure
+    expect(errorLine(run.output)).toMatch(/failed authentication/);
+    expect(readdirSync(dir).sort()).toEqual(['f.age', 'key.txt', 'plain']);
+  });
+
+  it('decrypt -o EXISTING: exit 1, "output exists" on its own line, the file untouched', async () => {
+    const { dir, key, file } = sealed();
+    writeFileSync(join(dir, 'existing'), 'keep me');
+    const run = await inTerminal(['decrypt', '-i', key, file, '-o', join(dir, 'existing')], { timeout: 10 });
+    expect(run.timedOut).toBe(false);
+    expect(run.exit).toBe(1);
+    expect(errorLine(run.output)).toMatch(/output exists: \S*existing/);
+    expect(readFileSync(join(dir, 'existing'), 'utf8')).toBe('keep me');
   });
 });
 

@@ -192,6 +192,7 @@ describe('hostile names from a low-level client', () => {
   const names = [
     '../x', '/etc/x', 'a/../../x', 'a\\..\\x', 'a\0b', 'CON', 'con.txt', 'a/LPT1', 'x'.repeat(300), '', '.', 'a//b', 'a/./b',
     '.sft-partial/x', '.SFT-PARTIAL/x', '.ſft-partial/x', 'tab\there', 'trailing.', 'bidi\u202etxt.exe', 'line\u2028break', 'esc\u001b[2J',
+    'isolate\u2066x', 'para\u2029break', 'rlm\u200fx', 'ＣＯＮ',
   ];
   for (const name of names) {
     it(`${JSON.stringify(name.length > 40 ? `${name.slice(0, 10)}…(${name.length})` : name)} is refused and nothing is written`, async () => {
