@@ -1,8 +1,9 @@
 // Many small files on the real disk: sft send against rsync -a over ssh (and scp -r for reference), issue 8 goal
-// 3; the peak RSS of each side at 10,000 files (goal 4).
+// 3; the peak RSS of each side at 10,000 files (goal 4); sft get of the same tree (issue 7).
 import { basename, join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { MiB, empty, expectTree, makeTree, syncDisk, treeDigest } from '../lib/files.js';
+import { measured } from '../lib/proc.js';
 import { alternate, clientSide, rsync, scp, sftSend, withSftServer, withSshd } from '../lib/rounds.js';
 
 export async function smallBench(ctx) {
@@ -41,6 +42,24 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
       return run;
     },
   }];
+  if (label === '4 KiB') {
+    // Issue 7: the same tree downloaded with sft get arrives identical, in about send's time.
+    cases.push({
+      name: `sft get (${count} × ${label})`,
+      tool: 'sft get',
+      size: bytes,
+      run: async () => {
+        empty(dest('sft-get'));
+        syncDisk();
+        const run = await withSftServer(ctx, dir, { extra: ['--allow-get'] }, async (server) => {
+          const client = await measured(['node', ctx.sft, 'get', '--json', name, '--from', `127.0.0.1:${server.port}`, '-o', dest('sft-get')], { env: ctx.env, timeoutSeconds: ctx.timeout(bytes, count) });
+          return { seconds: client.seconds, client: clientSide(client) };
+        });
+        expectTree(join(dest('sft-get'), name), tree, 'sft get');
+        return run;
+      },
+    });
+  }
   if (sshd.missing === undefined) {
     cases.push({
       name: `rsync -a over ssh (${count} × ${label})`,
@@ -76,15 +95,18 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
     }
   } else section.line(`rsync and scp comparisons skipped: ${sshd.missing}`);
   try {
-    const [ours, theirs, reference] = await alternate(cases, ctx.repeat);
-    for (const m of [ours, theirs, reference]) {
+    const measuredCases = await alternate(cases, ctx.repeat);
+    const ours = measuredCases[0];
+    const get = measuredCases.find((m) => m?.tool === 'sft get');
+    const [theirs, reference] = measuredCases.filter((m) => m !== ours && m !== get);
+    for (const m of measuredCases) {
       if (m === undefined) continue;
       section.measurement({ ...m, files: count });
       if (m.seconds !== undefined) section.bar(`${count.toLocaleString('en')} files of ${label} (files per second)`, m.tool, count / m.seconds, `${(count / m.seconds).toFixed(0)} files/s, ${(bytes / MiB / m.seconds).toFixed(1)} MiB/s`);
     }
     // Content, once per set: the last run's tree of each tool against the source.
     const want = treeDigest(tree);
-    for (const tool of ['sft', 'rsync', 'scp']) {
+    for (const tool of ['sft', 'sft-get', 'rsync', 'scp']) {
       const copy = join(dest(tool), name);
       let digest;
       try {
@@ -96,6 +118,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
       section.line(`${tool}: every file of the last copy matches the source (SHA-256 over paths and contents)`);
     }
     section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time`, ours: ours.seconds, theirs: theirs?.seconds, peer: 'rsync -a', goal: 1, why: sshd.missing ?? ours.failed ?? theirs?.failed });
+    if (get?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: sft get vs sft send`, ours: get.seconds, theirs: ours.seconds, peer: 'sft send', goal: 1.1, main: false });
     if (reference?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs scp -r`, ours: ours.seconds, theirs: reference.seconds, peer: 'scp -r', main: false });
     if (label === '4 KiB') {
       for (const side of ['client', 'server']) section.limit({ what: `peak RSS, ${side}, ${count.toLocaleString('en')} files`, value: ours[side]?.rssMiB, max: 100, why: ours.failed });
