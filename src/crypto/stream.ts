@@ -9,7 +9,6 @@ import { IntegrityError, UsageError } from '../errors.js';
 import { ByteQueue } from '../util/byte-queue.js';
 
 export type AeadSuite = 'chacha20-poly1305' | 'aes-256-gcm';
-export const AEAD_SUITES: readonly AeadSuite[] = ['chacha20-poly1305', 'aes-256-gcm'];
 export const CHUNK_SIZE = 64 * 1024;
 export const TAG_SIZE = 16;
 export const ENCRYPTED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE;
@@ -157,18 +156,6 @@ export class StreamOpener {
     if (rest === TAG_SIZE && this.#counter > 0) throw new IntegrityError('TAMPERED', 'empty final chunk after data');
     const plaintext = this.#open(this.#pending.take(rest), true);
     this.#done = true;
-    return plaintext;
-  }
-
-  /** Opens exactly one chunk whose boundaries the caller knows (the transfer frames each chunk). */
-  openChunk(sealed: Buffer, last: boolean): Buffer {
-    if (this.#done) throw new IntegrityError('TAMPERED', 'data after the final chunk');
-    if (sealed.length > ENCRYPTED_CHUNK_SIZE || sealed.length < TAG_SIZE || (!last && sealed.length !== ENCRYPTED_CHUNK_SIZE)) {
-      throw new IntegrityError('MALFORMED', `chunk ${this.#counter} has a bad length`);
-    }
-    if (last && sealed.length === TAG_SIZE && this.#counter > 0) throw new IntegrityError('TAMPERED', 'empty final chunk after data');
-    const plaintext = this.#open(sealed, last);
-    if (last) this.#done = true;
     return plaintext;
   }
 

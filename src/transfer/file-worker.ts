@@ -28,6 +28,7 @@ type FromWorker =
  * The worker's code, run with `eval` (plain JavaScript, Node's built-ins only, through process.getBuiltinModule,
  * Node >= 20.16), so the same worker runs from the TypeScript sources and from dist/.
  */
+// Stryker disable all: this function's text is the worker's program; mutation testing's instrumentation cannot run there.
 function workerMain(this: void): void {
   // An eval'd worker of an ES-module package has neither require nor static imports: built-ins come from here.
   const { parentPort } = process.getBuiltinModule('node:worker_threads');
@@ -124,6 +125,7 @@ function workerMain(this: void): void {
     }
   });
 }
+// Stryker restore all
 
 let shared: FileWorker | undefined;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { aeadOpen, aeadSeal, AEAD_SUITES, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, StreamOpener, StreamSealer, type AeadSuite } from '../../src/crypto/stream.js';
+import { aeadOpen, aeadSeal, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, StreamOpener, StreamSealer, type AeadSuite } from '../../src/crypto/stream.js';
 import { hex, pseudoRandomBytes, randomSplit, readVector, SIZES } from '../helpers.js';
 
 interface WycheproofAead {
@@ -46,7 +46,7 @@ describe('AEAD layer (Wycheproof, 96-bit IV, 128-bit tag groups)', () => {
 });
 
 describe('STREAM', () => {
-  for (const suite of AEAD_SUITES) {
+  for (const suite of ['chacha20-poly1305', 'aes-256-gcm'] as const) {
     const key = randomBytes(32);
     it(`${suite}: round-trips every boundary size, whole, random-split and byte by byte`, () => {
       for (const size of SIZES) {
