@@ -1,0 +1,67 @@
+// The handshake of docs/PROTOCOL.md §9 computed by src/ (transcript.test.ts regenerates the sessions from dist/ and
+// compares whole frames): every handshake body, the transcript hash and every derived key equal the worked vectors.
+import { describe, expect, it } from 'vitest';
+import { scalarFromBytes } from '../../src/crypto/cpace.js';
+import { opaqueReady } from '../../src/crypto/opaque.js';
+import { FrameDecoder, FrameType } from '../../src/protocol/frames.js';
+import { clientFinish, clientHello, fileKey, passwordCredentials, serverFinish, serverGreeting, serverRespond, type ServerCredentials } from '../../src/protocol/handshake.js';
+import { Mode, type Suite } from '../../src/protocol/messages.js';
+import { readVector } from '../helpers.js';
+
+interface Frame { frame: string; hex: string }
+interface Session { values: Record<string, string>; clientToServer: Frame[]; serverToClient: Frame[] }
+interface Transcripts {
+  inputs: { password: string; iterations: number; suitesOffered: Suite[]; serverNonce: string; clientNonce: string; salt: string; ya: string; yb: string; kemSeed: string; kemMessage: string };
+  password: Session;
+  accounts: Session & { opaque: { setup: string; record: string; clientState: string; ke1: string; serverState: string; ke2: string } };
+}
+
+const t = readVector<Transcripts>('sft-transcripts.json');
+const hex = (s: string) => Buffer.from(s, 'hex');
+const bodies = (frames: Frame[]) => new FrameDecoder(new Set(Object.values(FrameType) as FrameType[])).push(hex(frames.map((f) => f.hex).join(''))).map((f) => f.body.toString('hex'));
+
+async function handshake(credentials: ServerCredentials, account: string | undefined, fixed: { client?: object; server?: object }) {
+  const { inputs } = t;
+  const greeting = serverGreeting(credentials, hex(inputs.serverNonce));
+  const pending = await clientHello(greeting, { password: inputs.password, account }, inputs.suitesOffered, { nonce: hex(inputs.clientNonce), ya: scalarFromBytes(hex(inputs.ya)), kemSeed: hex(inputs.kemSeed), ...fixed.client });
+  const response = serverRespond(credentials, greeting, pending.helloBody, inputs.suitesOffered, { yb: scalarFromBytes(hex(inputs.yb)), kemMessage: hex(inputs.kemMessage), ...fixed.server });
+  const finished = clientFinish(pending, response.body);
+  const server = serverFinish(response.pending, finished.body);
+  expect(finished.keys).toEqual(server.keys);
+  const keys = server.keys;
+  return {
+    up: [pending.helloBody, finished.body].map((b) => b.toString('hex')),
+    down: [greeting, response.body].map((b) => b.toString('hex')),
+    values: {
+      TH: keys.transcriptHash.toString('hex'),
+      'k(c2s)': keys.clientToServer.toString('hex'),
+      'k(s2c)': keys.serverToClient.toString('hex'),
+      'k(files)': keys.files.toString('hex'),
+      'fileKey(c2s, 0)': fileKey(keys, 'c2s', 0).toString('hex'),
+      'fileKey(s2c, 0)': fileKey(keys, 's2c', 0).toString('hex'),
+    },
+    account: server.account,
+  };
+}
+
+function expectSession(got: Awaited<ReturnType<typeof handshake>>, session: Session) {
+  expect(got.up).toEqual(bodies(session.clientToServer).slice(0, 2));
+  expect(got.down).toEqual(bodies(session.serverToClient).slice(0, 2));
+  for (const [name, value] of Object.entries(got.values)) expect([name, value]).toEqual([name, session.values[name]]);
+}
+
+describe('handshake known answers (docs/PROTOCOL.md §9, from src/)', () => {
+  it('session 1, shared password: bodies, TH and keys', async () => {
+    const credentials = await passwordCredentials(t.inputs.password, t.inputs.iterations, hex(t.inputs.salt));
+    expectSession(await handshake(credentials, undefined, {}), t.password);
+  });
+
+  it('session 2, account alice with the recorded OPAQUE material: bodies (KEM confirmation included), TH and keys', async () => {
+    await opaqueReady();
+    const o = t.accounts.opaque;
+    const credentials: ServerCredentials = { mode: Mode.Accounts, setup: o.setup, record: (name) => (name === 'alice' ? hex(o.record) : undefined) };
+    const got = await handshake(credentials, 'alice', { client: { login: { state: o.clientState, ke1: hex(o.ke1) } }, server: { login: { state: o.serverState, ke2: hex(o.ke2) } } });
+    expectSession(got, t.accounts);
+    expect(got.account).toBe('alice');
+  });
+});
