@@ -23,7 +23,7 @@ const bodies = (frames: Frame[]) => new FrameDecoder(new Set(Object.values(Frame
 async function handshake(credentials: ServerCredentials, account: string | undefined, fixed: { client?: object; server?: object }) {
   const { inputs } = t;
   const greeting = serverGreeting(credentials, hex(inputs.serverNonce));
-  const pending = await clientHello(greeting, { password: inputs.password, account }, inputs.suitesOffered, { nonce: hex(inputs.clientNonce), ya: scalarFromBytes(hex(inputs.ya)), kemSeed: hex(inputs.kemSeed), ...fixed.client });
+  const pending = await clientHello(greeting, { password: inputs.password, ...(account === undefined ? {} : { account }) }, inputs.suitesOffered, { nonce: hex(inputs.clientNonce), ya: scalarFromBytes(hex(inputs.ya)), kemSeed: hex(inputs.kemSeed), ...fixed.client });
   const response = serverRespond(credentials, greeting, pending.helloBody, inputs.suitesOffered, { yb: scalarFromBytes(hex(inputs.yb)), kemMessage: hex(inputs.kemMessage), ...fixed.server });
   const finished = clientFinish(pending, response.body);
   const server = serverFinish(response.pending, finished.body);
