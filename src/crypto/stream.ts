@@ -154,17 +154,10 @@ export class StreamOpener {
     if (rest === 0) throw new IntegrityError('TRUNCATED', this.#counter === 0 ? 'no chunks: payload missing' : 'final chunk missing: truncated');
     if (rest < TAG_SIZE) throw new IntegrityError('TRUNCATED', `chunk ${this.#counter} truncated`);
     if (rest === TAG_SIZE && this.#counter > 0) throw new IntegrityError('TAMPERED', 'empty final chunk after data');
-    const plaintext = this.#open(this.#pending.take(rest), true);
-    this.#done = true;
-    return plaintext;
-  }
-
-  #open(sealed: Buffer, last: boolean): Buffer {
-    const plaintext = aeadOpen(this.#suite, this.#key, streamNonce(this.#counter, last), sealed);
-    if (plaintext === undefined) {
-      throw new IntegrityError('TAMPERED', last ? `final chunk ${this.#counter} failed authentication (tampered or truncated)` : `chunk ${this.#counter} failed authentication`);
-    }
+    const plaintext = aeadOpen(this.#suite, this.#key, streamNonce(this.#counter, true), this.#pending.take(rest));
+    if (plaintext === undefined) throw new IntegrityError('TAMPERED', `final chunk ${this.#counter} failed authentication (tampered or truncated)`);
     this.#counter++;
+    this.#done = true;
     return plaintext;
   }
 }

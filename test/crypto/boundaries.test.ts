@@ -220,5 +220,15 @@ describe('AEAD and STREAM edges', () => {
     expect(opener.done).toBe(true);
     expect(opener.counter).toBe(2);
     expect(opener.end()).toHaveLength(0);
+    const fullFinal = open(sealed([full, false], [full, true]));
+    expect(fullFinal.data.length).toBe(2 * CHUNK_SIZE);
+    expect(fullFinal.opener.counter).toBe(2);
+  });
+
+  it('a full-size chunk that is neither a middle nor the final one is named by its number', () => {
+    const full = pseudoRandomBytes(CHUNK_SIZE, 6);
+    const forged = sealed([full, false], [full, false]);
+    forged.writeUInt8(forged.readUInt8(forged.length - 1) ^ 1, forged.length - 1);
+    expect(() => open(forged)).toThrow(code('TAMPERED', /^chunk 1 failed authentication$/));
   });
 });
