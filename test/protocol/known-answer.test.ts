@@ -20,11 +20,11 @@ const t = readVector<Transcripts>('sft-transcripts.json');
 const hex = (s: string) => Buffer.from(s, 'hex');
 const bodies = (frames: Frame[]) => new FrameDecoder(new Set(Object.values(FrameType) as FrameType[])).push(hex(frames.map((f) => f.hex).join(''))).map((f) => f.body.toString('hex'));
 
-async function handshake(credentials: ServerCredentials, account: string | undefined, fixed: { client?: object; server?: object }) {
+async function handshake(credentials: ServerCredentials, account: string | undefined, fixed: { client?: object; server?: object }, kemMessage = hex(t.inputs.kemMessage)) {
   const { inputs } = t;
   const greeting = serverGreeting(credentials, hex(inputs.serverNonce));
   const pending = await clientHello(greeting, { password: inputs.password, ...(account === undefined ? {} : { account }) }, inputs.suitesOffered, { nonce: hex(inputs.clientNonce), ya: scalarFromBytes(hex(inputs.ya)), kemSeed: hex(inputs.kemSeed), ...fixed.client });
-  const response = serverRespond(credentials, greeting, pending.helloBody, inputs.suitesOffered, { yb: scalarFromBytes(hex(inputs.yb)), kemMessage: hex(inputs.kemMessage), ...fixed.server });
+  const response = serverRespond(credentials, greeting, pending.helloBody, inputs.suitesOffered, { yb: scalarFromBytes(hex(inputs.yb)), kemMessage, ...fixed.server });
   const finished = clientFinish(pending, response.body);
   const server = serverFinish(response.pending, finished.body);
   expect(finished.keys).toEqual(server.keys);
@@ -54,6 +54,13 @@ describe('handshake known answers (docs/PROTOCOL.md §9, from src/)', () => {
   it('session 1, shared password: bodies, TH and keys', async () => {
     const credentials = await passwordCredentials(t.inputs.password, t.inputs.iterations, hex(t.inputs.salt));
     expectSession(await handshake(credentials, undefined, {}), t.password);
+  });
+
+  it('with every PAKE input the same, another ML-KEM encapsulation alone changes every session key', async () => {
+    const credentials = await passwordCredentials(t.inputs.password, t.inputs.iterations, hex(t.inputs.salt));
+    const other = await handshake(credentials, undefined, {}, Buffer.alloc(32, 0x55));
+    for (const name of ['k(c2s)', 'k(s2c)', 'k(files)', 'fileKey(c2s, 0)'] as const) expect(other.values[name]).not.toBe(t.password.values[name]);
+    expect(other.up[0]).toBe(bodies(t.password.clientToServer)[0]);
   });
 
   it('session 2, account alice with the recorded OPAQUE material: bodies (KEM confirmation included), TH and keys', async () => {
