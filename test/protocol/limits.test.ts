@@ -103,6 +103,16 @@ describe('handshake limits', () => {
     await expect(clientHello(greeting(CLIENT_ITERATION_BOUNDS.min), { password: 'pw' }, suites)).resolves.toMatchObject({ prs: expect.any(Buffer) });
   });
 
+  it('the client itself refuses a server that does not know the password, before it writes its finish', async () => {
+    const credentials = await passwordCredentials('the real one', 1000);
+    const impostor = { ...(await passwordCredentials('a guess', 1000)), salt: credentials.salt };
+    const greeting = serverGreeting(credentials);
+    const pending = await clientHello(greeting, { password: 'the real one' }, suites);
+    const { body } = serverRespond(impostor, greeting, pending.helloBody, suites);
+    expect(() => clientFinish(pending, body)).toThrow(expect.objectContaining({ code: 'AUTH_FAILED' }));
+    expect(clientFinish(pending, serverRespond(credentials, greeting, pending.helloBody, suites).body).body.length).toBeGreaterThan(0);
+  });
+
   it('a client without an account name is told the server has accounts', async () => {
     await opaqueReady();
     const greeting = serverGreeting({ mode: Mode.Accounts, setup: createServerSetup(), record: () => undefined });
