@@ -4,7 +4,8 @@ import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'no
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHUNK_SIZE } from '../../src/protocol/frames.js';
+import { CHUNK_SIZE, FrameType, encodeFrame } from '../../src/protocol/frames.js';
+import { encodeError } from '../../src/protocol/messages.js';
 import { setMtime } from '../../src/transfer/store.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { client, inboxState, sendPaths, startServer, tree, until, type Running } from './harness.js';
@@ -244,6 +245,18 @@ describe('transfer over loopback TCP, both directions', () => {
     } finally {
       http.close();
       silent.close();
+    }
+  });
+
+  it('an Error frame before authentication is a network error in the client\'s words: a forged AUTH_FAILED does not say "wrong password"', async () => {
+    const forger = createServer((s) => s.end(encodeFrame(FrameType.Error, encodeError({ code: 'AUTH_FAILED', message: 'wrong password \u001b[2J received payroll.xlsx' }))));
+    const port = await new Promise<number>((r) => forger.listen(0, '127.0.0.1', () => r((forger.address() as { port: number }).port)));
+    try {
+      const failure = await client(port).list('').then(() => undefined, (e: unknown) => e as Error & { code: string; exitCode: number });
+      expect(failure).toMatchObject({ code: 'NETWORK', exitCode: 5 });
+      expect(failure?.message).not.toMatch(/wrong password|payroll|\u001b/);
+    } finally {
+      forger.close();
     }
   });
 
