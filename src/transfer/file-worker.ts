@@ -4,8 +4,8 @@
  * fdatasync every 64 MiB so the final fsync does not wait for a whole file's write-back). Buffers cross between the
  * threads by transfer, not copy, and come back to be used again: a sent file's read buffers, and a received file's
  * write buffers (a buffer transferred and dropped in the worker would wait there for its collector: ~90 MiB more
- * peak RSS for a 1 GiB file). The main thread keeps
- * the file descriptors' ownership (it opens, fsyncs and closes them); the worker only reads or writes at given positions.
+ * peak RSS for a 1 GiB file). The main thread keeps the file descriptors' ownership (it opens, fsyncs and closes
+ * them); the worker only reads or writes at given positions.
  */
 import { Worker } from 'node:worker_threads';
 import { SftError } from '../errors.js';
