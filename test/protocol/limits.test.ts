@@ -76,7 +76,9 @@ describe('frame and chunk limits', () => {
     expect(decoder.atBoundary).toBe(true);
     decoder.push(frame.subarray(0, 2));
     expect(decoder.atBoundary).toBe(false);
-    decoder.push(frame.subarray(2, frame.length - 1));
+    decoder.push(frame.subarray(2, 5)); // the whole header, none of the body
+    expect(decoder.atBoundary).toBe(false);
+    decoder.push(frame.subarray(5, frame.length - 1));
     expect(decoder.atBoundary).toBe(false);
     expect(decoder.push(frame.subarray(frame.length - 1))).toHaveLength(1);
     expect(decoder.atBoundary).toBe(true);
