@@ -83,6 +83,10 @@ function recipientsOf(options: EncryptFileOptions): Recipient[] {
     recipients.push(new ScryptRecipient(options.password, options.workFactor));
   }
   if (recipients.length === 0) throw new UsageError('nothing to encrypt to: give recipients or a password');
+  // As age 1.3: a file for a post-quantum and a classic recipient would be only as safe as the classic one.
+  if (recipients.some((r) => r.postQuantum) && recipients.some((r) => !r.postQuantum)) {
+    throw new UsageError('post-quantum (age1pq1…) and classic recipients cannot be mixed: the file would be only as safe as the classic one');
+  }
   return recipients;
 }
 

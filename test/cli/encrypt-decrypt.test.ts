@@ -138,22 +138,29 @@ describe('sft keygen, and encryption to keys', () => {
     expect(stdin.bytes().toString()).toMatch(/^age1[a-z0-9]{58}\n$/);
   });
 
-  it('-r, -R (comments, blank lines) and -i with several identities; armor written with -a and detected on decrypt', async () => {
+  it('-r, -R (comments, blank lines) and -i with several identities; armor written with -a and detected on decrypt; post-quantum and classic recipients not mixed', async () => {
     const dir = tempDir();
     const [x, pq, other] = [await keygen(dir, 'x.txt'), await keygen(dir, 'pq.txt', true), await keygen(dir, 'other.txt')];
-    writeFileSync(join(dir, 'recipients'), `# team\n\n${pq}\n   \n# old key\n${other}\n`);
+    writeFileSync(join(dir, 'recipients'), `# team\n\n${other}\n   \n# old key\n${x}\n`);
     const data = pseudoRandomBytes(200_000, 5);
     writeFileSync(join(dir, 'p'), data);
     for (const armor of [false, true]) {
       const sealed = join(dir, armor ? 'p.asc' : 'p.age');
       expect(await run(['encrypt', join(dir, 'p'), '-r', x, '-R', join(dir, 'recipients'), '-o', sealed, ...(armor ? ['-a'] : [])], fakeIo())).toBe(0);
       expect(readFileSync(sealed, 'latin1').startsWith(armor ? '-----BEGIN AGE ENCRYPTED FILE-----\n' : 'age-encryption.org/v1\n')).toBe(true);
-      for (const key of ['x.txt', 'pq.txt', 'other.txt']) {
+      for (const key of ['x.txt', 'other.txt']) {
         const out = join(dir, `${key}.${armor}.out`);
         expect(await run(['decrypt', sealed, '-i', join(dir, key), '-o', out], fakeIo()), key).toBe(0);
         expect(readFileSync(out).equals(data)).toBe(true);
       }
     }
+    const mixed = fakeIo();
+    expect(await run(['encrypt', join(dir, 'p'), '-r', x, '-r', pq, '-o', join(dir, 'mixed.age')], mixed)).toBe(2);
+    expect(mixed.err()).toMatch(/post-quantum \(age1pq1…\) and classic recipients cannot be mixed/);
+    expect(existsSync(join(dir, 'mixed.age'))).toBe(false);
+    expect(await run(['encrypt', join(dir, 'p'), '-r', pq, '-o', join(dir, 'pq.age')], fakeIo())).toBe(0);
+    expect(await run(['decrypt', join(dir, 'pq.age'), '-i', join(dir, 'pq.txt'), '-o', join(dir, 'pq.out')], fakeIo())).toBe(0);
+    expect(readFileSync(join(dir, 'pq.out')).equals(data)).toBe(true);
     writeFileSync(join(dir, 'stranger.txt'), readFileSync(join(dir, 'x.txt'), 'utf8').replace(/AGE-SECRET-KEY-1\S+/, (await import('../../src/rest/keys.js')).generateIdentity()));
     const io = fakeIo();
     expect(await run(['decrypt', join(dir, 'p.age'), '-i', join(dir, 'stranger.txt'), '-o', join(dir, 'no')], io)).toBe(3);

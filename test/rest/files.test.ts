@@ -17,11 +17,12 @@ function collector() {
 }
 
 describe('encrypt() / decrypt() on streams', () => {
-  it('round-trips every boundary size to X25519 and hybrid recipients, binary and armored, fed in random splits', async () => {
-    const keys = [generateIdentity(), generateIdentity({ postQuantum: true })];
+  it('round-trips every boundary size to two X25519 or two hybrid recipients, binary and armored, fed in random splits', async () => {
+    const classic = [generateIdentity(), generateIdentity()];
+    const postQuantum = [generateIdentity({ postQuantum: true }), generateIdentity({ postQuantum: true })];
     for (const size of SIZES) {
       const data = pseudoRandomBytes(size, size + 1);
-      for (const armor of [false, true]) {
+      for (const [armor, keys] of [[false, classic], [true, classic], [false, postQuantum], [true, postQuantum]] as const) {
         const sealed = collector();
         await encrypt(Readable.from(randomSplit(data, size + 3)), sealed.sink, { recipients: keys.map(identityToRecipient), armor });
         for (const key of keys) {
@@ -44,6 +45,11 @@ describe('encrypt() / decrypt() on streams', () => {
     expect(asked).toBe(0);
     await expect(decrypt(Readable.from([sealed.bytes()]), collector().sink, { password })).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(/encrypted to keys \(X25519\)/) });
     expect(asked).toBe(0);
+  });
+
+  it('refuses to mix post-quantum and classic recipients, as age 1.3 does', async () => {
+    const mixed = [generateIdentity({ postQuantum: true }), generateIdentity()].map(identityToRecipient);
+    await expect(encrypt(Readable.from([Buffer.from('x')]), collector().sink, { recipients: mixed })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/cannot be mixed/) });
   });
 
   it('refuses to mix a passphrase with recipients, and anything without a key', async () => {

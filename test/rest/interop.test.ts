@@ -37,6 +37,18 @@ describe('interop with age-encryption (typage), always', () => {
     });
   }
 
+  it('a file typage wrote to a hybrid and a classic recipient (sft refuses to write one) decrypts with either key', async () => {
+    const dir = tempDir();
+    const keys = [generateIdentity(), generateIdentity({ postQuantum: true })];
+    const e = new Encrypter();
+    for (const key of keys) e.addRecipient(identityToRecipient(key));
+    writeFileSync(join(dir, 'mixed.age'), await e.encrypt(data));
+    for (const [i, key] of keys.entries()) {
+      await decryptFile(join(dir, 'mixed.age'), join(dir, `out${i}`), { identities: [key] });
+      expect(readFileSync(join(dir, `out${i}`)).equals(data)).toBe(true);
+    }
+  });
+
   it('armor: typage reads ours', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'p'), data);
