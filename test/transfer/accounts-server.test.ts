@@ -2,7 +2,7 @@
  * Accounts mode (OPAQUE): each account is confined to its home, with its own permissions and quota; the accounts
  * file holds no password; a wrong password or an unknown account is an authentication failure.
  */
-import { readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccountStore } from '../../src/transfer/accounts.js';
@@ -14,6 +14,8 @@ let running: Running;
 let accountsFile: string;
 const alice = { account: 'alice', password: 'alice-Secret-1' };
 const bob = { account: 'bob', password: 'bob-Secret-2' };
+const carol = { account: 'carol', password: 'carol-Secret-3' };
+const dave = { account: 'dave', password: 'dave-Secret-4' };
 
 beforeAll(async () => {
   const root = tempDir();
@@ -21,6 +23,8 @@ beforeAll(async () => {
   const store = await AccountStore.open(accountsFile, { create: true });
   await store.add('alice', alice.password, { can: ['send', 'get', 'list', 'delete'], quota: 1_000_000 });
   await store.add('bob', bob.password, { can: ['send', 'get', 'list'] });
+  await store.add('carol', carol.password, { can: ['send'], quota: 1000 });
+  await store.add('dave', dave.password, { can: ['send'], quota: 1000 });
   running = await startServer({ accounts: store, dir: join(root, 'homes') });
 }, 30_000);
 afterAll(() => running.close());
@@ -75,10 +79,29 @@ describe('accounts (OPAQUE), confined homes', () => {
     await expect(client(running.port, bob).remove(['b.txt'])).rejects.toMatchObject({ code: 'REFUSED', message: expect.stringMatching(/may not delete/) });
     expect((await client(running.port, alice).remove(['gone.txt'])).removed).toBe(1);
     expect(existsSync(join(running.inbox, 'alice/gone.txt'))).toBe(false);
+    mkdirSync(join(running.inbox, 'alice/empty'));
+    mkdirSync(join(running.inbox, 'alice/full'));
+    writeFileSync(join(running.inbox, 'alice/full/kept.txt'), 'kept');
+    const dirs = await client(running.port, alice).remove(['empty', 'full']);
+    expect(dirs.removed).toBe(1);
+    expect(dirs.notices).toEqual([expect.objectContaining({ message: 'full: directory not empty' })]);
+    expect([existsSync(join(running.inbox, 'alice/empty')), existsSync(join(running.inbox, 'alice/full/kept.txt'))]).toEqual([false, true]);
     writeFileSync(join(src, 'big.bin'), pseudoRandomBytes(1_500_000, 1));
     const result = await sendPaths(running.port, [join(src, 'big.bin')], alice);
     expect(result.refused).toEqual([expect.objectContaining({ message: expect.stringMatching(/quota/) })]);
     expect(inboxState(join(running.inbox, 'alice')).received).not.toContain('big.bin');
+  });
+
+  it('a quota is filled to the byte: files that add up to it are stored, one byte more is refused, in a session and across sessions', async () => {
+    const src = tempDir();
+    const file = (name: string, size: number) => (writeFileSync(join(src, name), pseudoRandomBytes(size, size)), join(src, name));
+    const exact = await sendPaths(running.port, [file('a.bin', 600), file('b.bin', 400)], carol);
+    expect(exact.delivered.map((d) => d.path).sort()).toEqual(['a.bin', 'b.bin']);
+    const over = await sendPaths(running.port, [file('c.bin', 1)], carol);
+    expect(over.refused).toEqual([expect.objectContaining({ message: expect.stringMatching(/quota \(0 bytes left\)/) })]);
+    const split = await sendPaths(running.port, [file('x.bin', 600), file('y.bin', 401)], dave);
+    expect(split.delivered.map((d) => d.path)).toEqual(['x.bin']);
+    expect(split.refused).toEqual([expect.objectContaining({ message: expect.stringMatching(/file of 401 bytes exceeds the account's quota \(400 bytes left\)/) })]);
   });
 
   it('a wrong password and an unknown account both fail authentication (exit 3)', async () => {
