@@ -54,7 +54,8 @@ describe('encrypt() / decrypt() on streams', () => {
 
   it('refuses to mix a passphrase with recipients, and anything without a key', async () => {
     await expect(encrypt(Readable.from([]), collector().sink, { recipients: [identityToRecipient(generateIdentity())], password: 'pw' })).rejects.toMatchObject({ code: 'USAGE' });
-    await expect(encrypt(Readable.from([]), collector().sink, {})).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(encrypt(Readable.from([]), collector().sink, {})).rejects.toMatchObject({ code: 'USAGE', message: 'nothing to encrypt to: give recipients or a password' });
+    await expect(encrypt(Readable.from([]), collector().sink, { format: 'zip' as 'age', password: 'pw' })).rejects.toMatchObject({ code: 'USAGE', message: 'unknown format "zip" (age or fernet)' });
   });
 });
 
