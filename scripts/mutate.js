@@ -6,6 +6,10 @@
 //   --sample K   mutate only every K-th source line holding a mutant in each file (from the line at K/2 on), as
 //                single-line ranges: a deterministic sample for when a whole directory would not fit the machine.
 //   --dry        print the Stryker command lines and the sample size, run nothing.
+//   --concurrency N   test runners at once (default 1, stryker.config.mjs): 2 on an otherwise idle 2-core machine.
+//   --scores     print the score per directory and every surviving mutant from the incremental file, run nothing.
+//   --force      re-test every selected mutant (incremental mode re-tests a survivor only when its code or the tests
+//                that covered it changed, not when a new test might now kill it).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,11 +61,40 @@ async function sample(files, k) {
   return { ranges, note: `${chosenCount} of ${live.length} mutants (every ${k}th line holding one)` };
 }
 
+/** Killed / (killed + survived + no coverage) per directory, timeouts counting as killed; then each survivor. */
+function scores() {
+  const { files } = JSON.parse(readFileSync(join(root, 'reports/stryker-incremental.json'), 'utf8'));
+  const survivors = [];
+  for (const [name, { files: own }] of Object.entries(DIRECTORIES)) {
+    const count = { Killed: 0, Timeout: 0, Survived: 0, NoCoverage: 0 };
+    for (const file of own) {
+      const lines = readFileSync(join(root, file), 'utf8').split('\n');
+      for (const m of files[file]?.mutants ?? []) {
+        if (m.status in count) count[m.status]++;
+        if (m.status === 'Survived' || m.status === 'NoCoverage') {
+          const line = m.location.start.line;
+          survivors.push(`${file}:${line} ${m.status} ${m.mutatorName} ${JSON.stringify(m.replacement ?? '')} | ${lines[line - 1]?.trim()}`);
+        }
+      }
+    }
+    const detected = count.Killed + count.Timeout;
+    const total = detected + count.Survived + count.NoCoverage;
+    const score = total === 0 ? 'not run' : `${((100 * detected) / total).toFixed(1)}%`;
+    console.log(`${name.padEnd(9)} ${score.padStart(7)}  ${total} mutants tested: ${count.Killed} killed, ${count.Timeout} timed out, ${count.Survived} survived, ${count.NoCoverage} not covered`);
+  }
+  console.log(survivors.join('\n'));
+}
+
 const args = process.argv.slice(2);
-const at = args.indexOf('--sample');
-const k = at >= 0 ? Number(args[at + 1]) : 1;
+if (args.includes('--scores')) {
+  scores();
+  process.exit(0);
+}
+const valueOf = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+const k = Number(valueOf('--sample') ?? 1);
+const concurrency = valueOf('--concurrency');
 const dry = args.includes('--dry');
-const names = args.filter((a, i) => !a.startsWith('--') && (at < 0 || i !== at + 1));
+const names = args.filter((a, i) => !a.startsWith('--') && !['--sample', '--concurrency'].includes(args[i - 1]));
 for (const name of names) if (!(name in DIRECTORIES)) throw new Error(`unknown directory ${name}: one of ${Object.keys(DIRECTORIES).join(', ')}`);
 if (!Number.isInteger(k) || k < 1) throw new Error('--sample expects a whole number of lines');
 
@@ -69,7 +102,7 @@ let failed = false;
 for (const name of names.length > 0 ? names : Object.keys(DIRECTORIES)) {
   const { files, tests } = DIRECTORIES[name];
   const { ranges, note } = k > 1 ? await sample(files, k) : { ranges: files, note: 'every mutant' };
-  const command = ['stryker', 'run', '--mutate', ranges.join(','), '--testFiles', tests.join(',')];
+  const command = ['stryker', 'run', '--mutate', ranges.join(','), '--testFiles', tests.join(','), ...(concurrency ? ['--concurrency', concurrency] : []), ...(args.includes('--force') ? ['--force'] : [])];
   console.log(`mutate ${name}: ${note}`);
   if (dry) {
     console.log(`  npx ${command.map((c) => `'${c}'`).join(' ')}`);
