@@ -11,7 +11,8 @@
 //   --force      re-test every selected mutant (incremental mode re-tests a survivor only when its code or the tests
 //                that covered it changed, not when a new test might now kill it).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Instrumenter } from '@stryker-mutator/instrumenter';
 
@@ -109,8 +110,11 @@ for (const name of names.length > 0 ? names : Object.keys(DIRECTORIES)) {
     continue;
   }
   // The fuzz tests draw a seed from the clock unless told: a fixed one keeps a mutant's verdict the same run to run.
-  const env = { ...process.env, SFT_FUZZ_SEED: process.env.SFT_FUZZ_SEED ?? '1' };
+  // Stryker's test runners outlive a vitest run, so the suite's own temporary directory is not removed: one here is.
+  const temporary = mkdtempSync(join(tmpdir(), 'sft-mutate-'));
+  const env = { ...process.env, SFT_FUZZ_SEED: process.env.SFT_FUZZ_SEED ?? '1', TMPDIR: temporary };
   const run = spawnSync('npx', command, { cwd: root, stdio: 'inherit', env });
+  rmSync(temporary, { recursive: true, force: true });
   failed ||= run.status !== 0;
 }
 process.exit(failed ? 1 : 0);
