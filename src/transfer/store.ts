@@ -264,9 +264,10 @@ export class IncomingFile {
 }
 
 /**
- * Sets the modification time at microsecond precision. libuv truncates the seconds it is given to whole
- * microseconds, and a double holds a 2023 time only to ~0.24 µs, so half a microsecond is added first: without it
- * 1700000000.001 s would be stored as …000.999 ms.
+ * Sets the modification time at microsecond precision. Node takes the time as a double of seconds, which holds a
+ * 2023 time only to ~0.24 µs; Node 20 truncates it to whole microseconds, Node 24 keeps its nanoseconds. Half a
+ * microsecond is added first so that both land in the right microsecond: without it 1700000000.001 s would be
+ * stored as …000.999 ms.
  */
 export function setMtime(path: string, mtimeNs: bigint): void {
   const micros = mtimeNs / 1000n;
