@@ -11,6 +11,7 @@ import { listenOn } from '../util/listen.js';
 import { SecureServer, refuse, type AccountDirectory, type ServerOptions } from '../transfer/server.js';
 import { Admission, type AdmissionLimits, type Ticket } from '../transfer/admission.js';
 import type { Reporter } from './reporter.js';
+import { stopSignal } from './stop-signal.js';
 
 /** Time running transfers get to finish after SIGINT/SIGTERM. */
 const GRACE_MS = 10_000;
@@ -74,9 +75,10 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
       });
     });
     const address = listener.address() as { address: string; port: number };
+    const stopping = stopSignal();
     out.event({ event: 'listening', host: address.address, port: address.port, dir: primary.dir, workers: setup.workers, mode: mode(setup) });
     out.info(`listening on ${address.address}:${address.port}, ${mode(setup)}, serving ${primary.dir} (${setup.workers} processes)`);
-    const signal = await stopSignal();
+    const signal = await stopping;
     out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
     listener.close();
     await Promise.all(workers.map((worker) => new Promise((resolve) => {
@@ -141,9 +143,10 @@ async function serveHere(setup: ServeSetup, out: Reporter, openAccounts: (file: 
   const server = new SecureServer({ ...setup.options, ...setup.admission, ...(accounts === undefined ? {} : { accounts }) });
   const address = await server.listen();
   report(server, out);
+  const stopping = stopSignal();
   out.event({ event: 'listening', ...address, dir: server.dir, workers: 1, mode: mode(setup) });
   out.info(`listening on ${address.host}:${address.port}, ${mode(setup)}, serving ${server.dir}`);
-  const signal = await stopSignal();
+  const signal = await stopping;
   out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
   await server.close(GRACE_MS);
   out.event({ event: 'stopped' });
@@ -165,12 +168,5 @@ function report(server: SecureServer, out: Reporter): void {
   server.on('session-error', (e) => {
     out.event({ event: 'session-error', peer: e.peer, code: e.code, message: e.message, ...(e.account === undefined ? {} : { account: e.account }) });
     out.info(`${e.code === 'AUTH_FAILED' ? 'authentication failed' : 'session failed'} from ${who(e)}: ${e.message}`);
-  });
-}
-
-function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
 }

@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS, MAX_TIME_MS } from '../../relay/limits.js';
 import { RELAY_PORT, RelayServer, type RelayOptions } from '../../relay/server.js';
 import { defined, parseInteger, type Context } from '../common.js';
 import { formatBytes } from '../reporter.js';
+import { stopSignal } from '../stop-signal.js';
 
 /** Time paired rooms get to finish after SIGINT/SIGTERM. */
 const GRACE_MS = 10_000;
@@ -51,9 +52,10 @@ export function relayCommand(program: Command, ctx: Context): void {
       const relay = new RelayServer(relayOptions(options));
       report(relay, ctx);
       const address = await relay.listen();
+      const stopping = stopSignal();
       ctx.out.event({ event: 'listening', ...address, limits: relay.limits });
       ctx.out.info(`relay listening on ${address.host}:${address.port}`);
-      const signal = await stopSignal();
+      const signal = await stopping;
       ctx.out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for paired rooms`);
       await relay.close(GRACE_MS);
       ctx.out.event({ event: 'stopped' });
@@ -93,20 +95,5 @@ function report(relay: RelayServer, { out }: Context): void {
   relay.on('refused', (e) => {
     out.event({ event: 'refused', ...e });
     out.info(`refused ${e.peer}: ${e.code} (${e.message})`);
-  });
-}
-
-
-function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const stop = (signal: string) => () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(signal);
-    };
-    const onInt = stop('SIGINT');
-    const onTerm = stop('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
   });
 }
