@@ -6,7 +6,6 @@
  * Servers listen on loopback, port 0. Every child is killed after its test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -15,13 +14,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseSize } from '../../src/cli/common.js';
 import { Reporter } from '../../src/cli/reporter.js';
 import { createProgram } from '../../src/cli/run.js';
-import { Fernet } from '../../src/crypto/fernet.js';
-import { pbkdf2Sha256 } from '../../src/crypto/pbkdf2.js';
 import { InterruptedError, UsageError, type ErrorCode, type SftError } from '../../src/errors.js';
 import { FrameType } from '../../src/protocol/frames.js';
-import { encodeFernetFileHeader, FERNET_MAGIC } from '../../src/rest/fernet-file.js';
 import { SecureClient } from '../../src/transfer/client.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
+import { handMadeFernetFile } from '../rest/fernet-fixture.js';
 import { have } from '../tools.js';
 import { client, inboxState, startServer, until, type Running } from '../transfer/harness.js';
 import { fakeIo } from './io.js';
@@ -401,26 +398,7 @@ describe.skipIf(process.platform !== 'linux')('SFT_PASSWORD stays out of the wor
 });
 
 describe('Fernet files through the CLI', () => {
-  /** A Fernet file built by hand: its tokens stamped `time` (seconds), its header claiming `claimed` iterations. */
-  async function fernetFile(content: Buffer, time: number, claimed = 1000): Promise<Buffer> {
-    const salt = randomBytes(16);
-    const fernet = new Fernet(await pbkdf2Sha256(PASSWORD, salt, 1000, 32));
-    const record = (kind: number, index: number, body: Buffer) => {
-      const prefix = Buffer.alloc(9);
-      prefix[0] = kind;
-      prefix.writeBigUInt64BE(BigInt(index), 1);
-      const token = Buffer.from(fernet.encrypt([prefix, body], { time }), 'latin1');
-      const length = Buffer.alloc(4);
-      length.writeUInt32BE(token.length);
-      return [length, token];
-    };
-    const end = Buffer.alloc(40);
-    createHash('sha256').update(content).digest().copy(end);
-    end.writeBigUInt64BE(BigInt(content.length), 32);
-    const file = Buffer.concat([encodeFernetFileHeader(1000, salt), ...record(0, 0, content), ...record(1, 1, end)]);
-    file.writeUInt32BE(claimed, FERNET_MAGIC.length);
-    return file;
-  }
+  const fernetFile = (content: Buffer, time: number, claimed?: number) => handMadeFernetFile(content, PASSWORD, time, claimed);
 
   it('a file whose tokens are stamped a day in the future decrypts', async () => {
     const dir = tempDir();

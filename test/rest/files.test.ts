@@ -1,15 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Fernet } from '../../src/crypto/fernet.js';
-import { pbkdf2Sha256 } from '../../src/crypto/pbkdf2.js';
 import { InterruptedError } from '../../src/errors.js';
-import { encodeFernetFileHeader, MAX_FILE_ITERATIONS } from '../../src/rest/fernet-file.js';
+import { MAX_FILE_ITERATIONS } from '../../src/rest/fernet-file.js';
 import { decrypt, decryptFile, encrypt, encryptFile } from '../../src/rest/files.js';
 import { generateIdentity, identityToRecipient } from '../../src/rest/keys.js';
 import { pseudoRandomBytes, randomSplit, SIZES, tempDir } from '../helpers.js';
+import { handMadeFernetFile } from './fernet-fixture.js';
 
 function collector() {
   const chunks: Buffer[] = [];
@@ -88,24 +86,7 @@ describe('files: atomic output, modes, abort', () => {
 });
 
 describe('the Fernet container', () => {
-  /** A Fernet file built by hand, its tokens stamped `time` (seconds). */
-  async function fernetFile(content: Buffer, iterations: number, time: number): Promise<Buffer> {
-    const salt = randomBytes(16);
-    const fernet = new Fernet(await pbkdf2Sha256('pw', salt, Math.min(iterations, 1000), 32));
-    const record = (kind: number, index: number, body: Buffer) => {
-      const prefix = Buffer.alloc(9);
-      prefix[0] = kind;
-      prefix.writeBigUInt64BE(BigInt(index), 1);
-      const token = Buffer.from(fernet.encrypt([prefix, body], { time }), 'latin1');
-      const length = Buffer.alloc(4);
-      length.writeUInt32BE(token.length);
-      return [length, token];
-    };
-    const end = Buffer.alloc(40);
-    createHash('sha256').update(content).digest().copy(end);
-    end.writeBigUInt64BE(BigInt(content.length), 32);
-    return Buffer.concat([encodeFernetFileHeader(iterations, salt), ...record(0, 0, content), ...record(1, 1, end)]);
-  }
+  const fernetFile = (content: Buffer, iterations: number, time: number) => handMadeFernetFile(content, 'pw', time, iterations);
 
   it('a file written by a machine whose clock is a day fast decrypts (no 60-second future rule for files)', async () => {
     const dir = tempDir();
