@@ -20,3 +20,22 @@ export function have(tool: string, what: string, check = `command -v ${tool}`): 
   console.warn(`SKIPPED: ${what}: ${tool} is not installed (.ci/run installs it)`);
   return false;
 }
+
+/**
+ * The command prefix that runs the CLI at `cli` as the unprivileged user nobody (setpriv, as root), or undefined
+ * with a SKIPPED warning naming `what` when this process is not root, or when nobody cannot read `cli` (a checkout
+ * under a directory closed to others, such as one made by mktemp -d). A missing setpriv is a missing tool (have()).
+ */
+export function asNobody(what: string, cli: string): string[] | undefined {
+  if (process.getuid?.() !== 0) {
+    console.warn(`SKIPPED: ${what}: needs root, to run the CLI as the user nobody`);
+    return undefined;
+  }
+  if (!have('setpriv', what)) return undefined;
+  const prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  if (spawnSync(prefix[0] as string, [...prefix.slice(1), 'test', '-r', cli]).status !== 0) {
+    console.warn(`SKIPPED: ${what}: the user nobody cannot read ${cli} (a parent directory is closed to others)`);
+    return undefined;
+  }
+  return prefix;
+}

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
+import { asNobody } from '../tools.js';
 
 const sft = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const PASSWORD = 'pw-Strong-enough-2024!';
@@ -100,11 +101,13 @@ describe('serve: a directory that cannot be served is one line in words, at star
     expect(result.stderr).not.toMatch(ERRNO);
   });
 
-  it.skipIf(process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v setpriv']).status !== 0)('an inbox this user cannot write into is refused at start, not at each session', () => {
+  const nobody = asNobody('serve of an inbox its user cannot write into', sft);
+  it.skipIf(nobody === undefined)('an inbox this user cannot write into is refused at start, not at each session', () => {
     const root = tempDir();
     chmodSync(root, 0o755);
     mkdirSync(join(root, 'inbox'), { mode: 0o755 });
-    const result = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, sft, 'serve', '--port', '0', '--dir', join(root, 'inbox'), '--workers', '1', '--iterations', '1000'], { env, encoding: 'utf8', timeout: 30_000 });
+    const [command, ...prefix] = nobody ?? [];
+    const result = spawnSync(command as string, [...prefix, process.execPath, sft, 'serve', '--port', '0', '--dir', join(root, 'inbox'), '--workers', '1', '--iterations', '1000'], { env, encoding: 'utf8', timeout: 30_000 });
     expect(result.status).toBe(1);
     expect(result.stderr).toBe(`sft: error: cannot write into ${join(root, 'inbox')}: permission denied\n`);
   });

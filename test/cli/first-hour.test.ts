@@ -19,7 +19,7 @@ import { FrameType } from '../../src/protocol/frames.js';
 import { SecureClient } from '../../src/transfer/client.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { handMadeFernetFile } from '../rest/fernet-fixture.js';
-import { have } from '../tools.js';
+import { asNobody } from '../tools.js';
 import { client, inboxState, startServer, until, type Running } from '../transfer/harness.js';
 import { fakeIo } from './io.js';
 
@@ -129,7 +129,7 @@ describe('serve: a port it cannot have is one line, exit 2, nothing created', ()
       return undefined;
     }
     if (process.getuid?.() !== 0) return [];
-    return have('setpriv', 'serve on port 80 as a user without privileges') ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : undefined;
+    return asNobody('serve on port 80 as a user without privileges', cli);
   })();
 
   it.skipIf(unprivileged === undefined)('port 80 as a user without privileges, one process and two', async () => {
