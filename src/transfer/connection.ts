@@ -21,6 +21,9 @@ export class Connection {
   /** Before authentication frames are decoded one at a time, each when the previous one was taken. */
   #oneAtATime = true;
   #ended = false;
+  /** After authentication: frames written in one event-loop turn are flushed together at its end. */
+  #batchWrites = false;
+  #corked = false;
   #error: SftError | undefined;
   #wake: (() => void) | undefined;
 
@@ -66,6 +69,7 @@ export class Connection {
     this.#decoder.allowed = allowed;
     this.#highWater = SESSION_HIGH_WATER;
     this.#oneAtATime = false;
+    this.#batchWrites = true;
     this.#read(Buffer.alloc(0));
     if (this.socket.isPaused() && !this.socket.destroyed) this.socket.resume();
   }
@@ -104,16 +108,32 @@ export class Connection {
     return frame;
   }
 
-  /** Writes one frame; returns false when the caller should await drained(). */
+  /**
+   * Writes one frame; returns false when the caller should await drained(). After authentication the frames of
+   * one event-loop turn leave in one write: a small file's header, chunk and trailer, or a batch of receipts, cost
+   * one system call instead of one each (10,000 files: ~30,000 fewer writes on each side).
+   */
   send(type: FrameType, pieces: readonly Buffer[]): boolean {
     if (this.socket.destroyed) return true;
     const length = pieces.reduce((n, p) => n + p.length, 0);
-    this.socket.cork();
+    this.#cork();
     let ok = this.socket.write(frameHeader(type, length));
     for (const piece of pieces) ok = this.socket.write(piece);
-    this.socket.uncork();
+    if (!this.#batchWrites) this.#uncork();
     return ok;
   }
+
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    if (this.#batchWrites) setImmediate(this.#uncork);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
 
   drained(): Promise<void> {
     if (!this.socket.writableNeedDrain) return Promise.resolve();
