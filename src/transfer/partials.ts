@@ -86,15 +86,14 @@ export class Partials {
     }
   }
 
-  /** Deletes a temporary file and its identity. */
-  drop(temp: string): void {
+  /**
+   * Deletes a temporary file and its identity (`withIdentity` false: it has none, as a file of one chunk, and the
+   * two calls it would cost per small file are saved). The identity goes first: a .part left alone by a crash is
+   * removed at start-up.
+   */
+  drop(temp: string, withIdentity = true): void {
+    if (withIdentity) removeFile(metaOf(temp));
     removeFile(temp);
-    removeFile(metaOf(temp));
-  }
-
-  /** The identity file of a temporary file goes first: a .part left alone by a crash is removed at start-up. */
-  forget(temp: string): void {
-    removeFile(metaOf(temp));
   }
 
   /**

@@ -216,7 +216,7 @@ export class IncomingFile {
     await writer.abort();
     this.#close();
     if (keep && this.parts.resumable) partials.park(temp);
-    else partials.drop(temp);
+    else partials.drop(temp, this.parts.resumable);
   }
 
   /**
@@ -236,8 +236,7 @@ export class IncomingFile {
       return [...segments.slice(0, -1), stored].join('/');
     } finally {
       this.#close();
-      partials.forget(temp);
-      partials.drop(temp);
+      partials.drop(temp, this.parts.resumable);
     }
   }
 
