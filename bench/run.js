@@ -2,7 +2,8 @@
 // sft's speed and memory beside the peer tools (age, scp, rsync over a throwaway sshd), every comparison in the same
 // invocation with alternating runs, so the ratios hold on a noisy machine. It runs the built CLI (dist/cli/main.js)
 // as a user would. Files live on the real disk under the temporary directory (/tmp), or on /dev/shm with --tmpfs.
-// Prints as it goes, then writes bench/results/latest.md and latest.svg (--quick: quick.md and quick.svg).
+// Prints as it goes, then writes bench/results/latest.md and latest.svg (--quick: quick.md and quick.svg; --only: only-<sections>.md
+// and .svg, so that a partial run leaves the full one in place).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -107,7 +108,8 @@ try {
   sshd?.stop?.();
   rmSync(work, { recursive: true, force: true });
 }
-const name = quick ? 'quick' : 'latest';
+// A partial run (--only) does not replace the full run's results.
+const name = quick ? 'quick' : args.includes('--only') ? `only-${only.join('-')}` : 'latest';
 const subtitle = `${meta[0][1].slice(0, 10)}, ${meta[2][1]}, Node ${process.version}${quick ? ', --quick' : ''}`;
 ctx.results.write(join(root, 'bench/results'), name, meta, subtitle);
 if (failures > 0) process.exitCode = 1;
