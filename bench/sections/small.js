@@ -2,7 +2,7 @@
 // 3; the peak RSS of each side at 10,000 files (goal 4); sft get of the same tree (issue 7).
 import { basename, join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
-import { MiB, empty, expectTree, makeTree, syncDisk, treeDigest } from '../lib/files.js';
+import { MiB, expectTree, makeTree, syncDisk, treeDigest } from '../lib/files.js';
 import { measured } from '../lib/proc.js';
 import { alternate, clientSide, rsync, scp, sftSend, withSftServer, withSshd } from '../lib/rounds.js';
 
@@ -24,15 +24,21 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
   const bytes = makeTree(tree, count, dirs, size);
   const name = basename(tree);
   const section = ctx.results.section(`${count.toLocaleString('en')} files of ${label} in ${dirs} directories: sft send vs rsync -a over ssh`,
-    `${ctx.runs}, files in ${ctx.work}; every tool receives into an emptied directory. sft fsyncs each file before its receipt; rsync and scp do not fsync. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
-  const dest = (tool) => join(dir, `to-${tool}`);
+    `${ctx.runs}, files in ${ctx.work}; every run receives into a new directory and nothing is deleted between runs (on this ext4 without a journal, files deleted in the last ~30 s make every create scan past their inodes: emptying the previous copy first made rsync's runs 1.8 s → 6.3 s). sft fsyncs each file before its receipt; rsync and scp do not fsync. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
+  // A new directory per run; the last run's copy of each tool is checked against the source below.
+  const runs = new Map();
+  const fresh = (tool) => {
+    runs.set(tool, (runs.get(tool) ?? 0) + 1);
+    mkdirSync(dest(tool));
+  };
+  const dest = (tool) => join(dir, `to-${tool}-${runs.get(tool) ?? 0}`);
   const files = count;
   const cases = [{
     name: `sft send (${count} × ${label})`,
     tool: 'sft',
     size: bytes,
     run: async () => {
-      empty(dest('sft'));
+      fresh('sft');
       syncDisk();
       const run = await withSftServer(ctx, dest('sft'), {}, async (server) => {
         const client = await sftSend(ctx, server, [tree], { size: bytes, files });
@@ -49,7 +55,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
       tool: 'sft get',
       size: bytes,
       run: async () => {
-        empty(dest('sft-get'));
+        fresh('sft-get');
         syncDisk();
         const run = await withSftServer(ctx, dir, { extra: ['--allow-get'] }, async (server) => {
           const client = await measured(['node', ctx.sft, 'get', '--json', name, '--from', `127.0.0.1:${server.port}`, '-o', dest('sft-get')], { env: ctx.env, timeoutSeconds: ctx.timeout(bytes, count) });
@@ -66,7 +72,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
       tool: 'rsync -a',
       size: bytes,
       run: async () => {
-        empty(dest('rsync'));
+        fresh('rsync');
         syncDisk();
         const run = await withSshd(ctx, sshd, undefined, async () => {
           const client = await rsync(ctx, sshd, tree, `${sshd.login}:${dest('rsync')}/`, { size: bytes, files });
@@ -82,7 +88,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
         tool: 'scp -r',
         size: bytes,
         run: async () => {
-          empty(dest('scp'));
+          fresh('scp');
           syncDisk();
           const run = await withSshd(ctx, sshd, undefined, async () => {
             const client = await scp(ctx, sshd, tree, `${sshd.login}:${dest('scp')}/`, { size: bytes, files, recursive: true });
