@@ -18,11 +18,12 @@ export class Connection {
   readonly #frames: Frame[] = [];
   #queued = 0;
   #highWater = HANDSHAKE_HIGH_WATER;
-  /** Before authentication frames are decoded one at a time, each when the previous one was taken. */
-  #oneAtATime = true;
+  /**
+   * Before authentication frames are decoded one at a time, each when the previous one was taken, and each frame
+   * written leaves at once; after it, frames written in one event-loop turn are flushed together at its end.
+   */
+  #authenticated = false;
   #ended = false;
-  /** After authentication: frames written in one event-loop turn are flushed together at its end. */
-  #batchWrites = false;
   #corked = false;
   #error: SftError | undefined;
   #wake: (() => void) | undefined;
@@ -51,7 +52,7 @@ export class Connection {
 
   #read(data: Buffer): void {
     try {
-      const limit = this.#oneAtATime ? Math.max(0, 1 - this.#frames.length) : Infinity;
+      const limit = this.#authenticated ? Infinity : Math.max(0, 1 - this.#frames.length);
       for (const frame of this.#decoder.push(data, limit)) {
         this.#frames.push(frame);
         this.#queued += frame.body.length;
@@ -68,8 +69,7 @@ export class Connection {
   authenticated(allowed: ReadonlySet<FrameType>): void {
     this.#decoder.allowed = allowed;
     this.#highWater = SESSION_HIGH_WATER;
-    this.#oneAtATime = false;
-    this.#batchWrites = true;
+    this.#authenticated = true;
     this.#read(Buffer.alloc(0));
     if (this.socket.isPaused() && !this.socket.destroyed) this.socket.resume();
   }
@@ -88,7 +88,7 @@ export class Connection {
   /** The next frame; undefined when the peer ended the stream cleanly. @throws the connection's error. */
   async next(): Promise<Frame | undefined> {
     for (;;) {
-      if (this.#frames.length === 0 && this.#oneAtATime && this.#decoder.buffered > 0) this.#read(Buffer.alloc(0));
+      if (this.#frames.length === 0 && !this.#authenticated && this.#decoder.buffered > 0) this.#read(Buffer.alloc(0));
       const frame = this.#frames.shift();
       if (frame !== undefined) {
         this.#queued -= frame.body.length;
@@ -119,7 +119,7 @@ export class Connection {
     this.#cork();
     let ok = this.socket.write(frameHeader(type, length));
     for (const piece of pieces) ok = this.socket.write(piece);
-    if (!this.#batchWrites) this.#uncork();
+    if (!this.#authenticated) this.#uncork();
     return ok;
   }
 
@@ -127,7 +127,7 @@ export class Connection {
     if (this.#corked) return;
     this.#corked = true;
     this.socket.cork();
-    if (this.#batchWrites) setImmediate(this.#uncork);
+    if (this.#authenticated) setImmediate(this.#uncork);
   }
 
   readonly #uncork = (): void => {
