@@ -207,14 +207,13 @@ export class Sender {
     const blocks = file.fd !== undefined && entry.size - offset >= WORKER_THRESHOLD ? this.#workerBlocks(file.fd, offset, entry.size) : directBlocks(file, offset, entry.size, prefix);
     let done = offset;
     for await (const block of blocks) {
-      this.session.conn.socket.cork();
+      // A block's chunks leave in one write: the connection flushes what one event-loop turn wrote.
       for (let at = 0; at < block.length; at += CHUNK_SIZE) {
         const chunk = block.subarray(at, at + CHUNK_SIZE);
         done += chunk.length;
         const last = done === entry.size;
         this.session.sendContent(last ? FrameType.FinalChunk : FrameType.Chunk, sealer.seal(chunk, last));
       }
-      this.session.conn.socket.uncork();
       this.#summary.sentBytes += block.length;
       this.#report(index, entry, done, block.length);
       await this.session.drained();
