@@ -5,11 +5,11 @@
  * nothing is written outside the root or through a symlink.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { close, fsync, open } from 'node:fs';
 import { access, constants, realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SftError } from '../errors.js';
 import { errnoCode, fileError } from '../util/fs-errors.js';
 import { hashFilePrefix } from '../crypto/hash.js';
@@ -50,7 +50,7 @@ export class FileStore {
    */
   async init(partialMaxAgeMs: number, recover: boolean): Promise<void> {
     try {
-      mkdirSync(this.dir, { recursive: true });
+      makeDirectories(this.dir);
       this.#root = await realpath(this.dir);
       await access(this.#root, constants.W_OK | constants.X_OK);
     } catch (error) {
@@ -279,6 +279,24 @@ async function sameContent(path: string, sha256: Buffer): Promise<boolean> {
   const info = lstatSync(path, { throwIfNoEntry: false });
   if (info === undefined || !info.isFile()) return false;
   return (await hashFilePrefix(path, info.size)).digest().equals(sha256);
+}
+
+/**
+ * `mkdir -p`, one level at a time below the nearest existing ancestor. Node's `mkdirSync(path, { recursive: true })`
+ * never returns where mkdir fails with ENOENT under a parent that exists (procfs: `/proc/inbox`): it creates the
+ * parent again, gets EEXIST, and retries the child, forever.
+ */
+function makeDirectories(path: string): void {
+  const missing: string[] = [];
+  for (let dir = resolve(path); statSync(dir, { throwIfNoEntry: false }) === undefined && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    }
+  }
+  if (!statSync(path).isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'EEXIST' });
 }
 
 /**

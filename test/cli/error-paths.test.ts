@@ -92,6 +92,8 @@ describe('serve: a directory that cannot be served is one line in words, at star
     ['a file', (root: string) => (writeFileSync(join(root, 'f'), ''), 'f'), /^sft: error: \S*f exists and is not a directory\n$/],
     ['under a file', (root: string) => (writeFileSync(join(root, 'f'), ''), 'f/inbox'), /^sft: error: cannot write into \S*f\/inbox: a part of the path is not a directory\n$/],
     ['under /sys (not permitted)', () => '/sys/sft-inbox', /^sft: error: cannot write into \/sys\/sft-inbox: .+\n$/],
+    // mkdir answers ENOENT under /proc, which sent Node's recursive mkdir into an endless loop.
+    ['under /proc (mkdir answers ENOENT)', () => '/proc/sft-inbox', /^sft: error: cannot write into \/proc\/sft-inbox: no such file or directory\n$/],
   ])('%s', (_what, make, message) => {
     const root = tempDir();
     const dir = make(root);
