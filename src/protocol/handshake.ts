@@ -14,6 +14,8 @@
  * design combine: concatenate, then one KDF over the transcript).
  */
 import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { AuthError, IntegrityError, SftError, UsageError } from '../errors.js';
 import { equalConstantTime } from '../crypto/bytes.js';
 import { cpaceShare, deriveIsk, scalarMultVfy, transcriptIr, type CpaceScalar } from '../crypto/cpace.js';
@@ -243,9 +245,21 @@ export function clientFinish(pending: ClientPending, serverHelloBody: Buffer): {
   return { keys: sessionKeys(suite, k, th), body: encodeClientFinish({ ke3, confirm: hmac(k('client confirm'), th) }) };
 }
 
-/** The content key of entry `index` sent in `direction` (§4). */
-export function fileKey(keys: SessionKeys, direction: 'c2s' | 's2c', index: number): Buffer {
-  const info = Buffer.alloc(4);
-  info.writeUInt32BE(index);
-  return Buffer.from(hkdfSync('sha256', keys.files, Buffer.alloc(0), Buffer.concat([Buffer.from(`sft/2 file ${direction} `), info]), 32));
+/**
+ * The content keys of a session (§4): key(direction, index) = HKDF-SHA256(IKM = files, salt = empty, info =
+ * "sft/2 file " ‖ direction ‖ " " ‖ u32(index), 32). The extract step is the same for every file and runs once
+ * here; each file then costs one HKDF-Expand (@noble/hashes: ~10 µs, where node:crypto's hkdfSync redoes the
+ * extract and makes a key object on each call: 20 µs in a loop, 70 µs per file in a profile of 10,000 files).
+ */
+export function fileKeys(keys: SessionKeys): (direction: 'c2s' | 's2c', index: number) => Buffer {
+  const prk = extract(sha256, keys.files, new Uint8Array(0));
+  const prefixes = { c2s: Buffer.from('sft/2 file c2s '), s2c: Buffer.from('sft/2 file s2c ') };
+  return (direction, index) => {
+    const prefix = prefixes[direction];
+    const info = Buffer.allocUnsafe(prefix.length + 4);
+    prefix.copy(info);
+    info.writeUInt32BE(index, prefix.length);
+    const key = expand(sha256, prk, info, 32);
+    return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  };
 }

@@ -5,7 +5,7 @@
 import { AuthError, IntegrityError, NetworkError, SftError } from '../errors.js';
 import { FrameType, SESSION_FRAMES, type Frame } from '../protocol/frames.js';
 import { ControlChannel } from '../protocol/channel.js';
-import { fileKey, type SessionKeys } from '../protocol/handshake.js';
+import { fileKeys, type SessionKeys } from '../protocol/handshake.js';
 import { decodeError, encodeError } from '../protocol/messages.js';
 import { printable } from '../util/text.js';
 import { actionWords, errnoCode, errnoWords } from '../util/fs-errors.js';
@@ -18,6 +18,7 @@ const CONTENT = new Set<FrameType>([FrameType.Chunk, FrameType.FinalChunk]);
 
 export class Session {
   readonly #control: ControlChannel;
+  readonly #fileKeys: (direction: Direction, index: number) => Buffer;
 
   constructor(
     readonly conn: Connection,
@@ -26,6 +27,7 @@ export class Session {
   ) {
     const [send, receive] = role === 'client' ? [keys.clientToServer, keys.serverToClient] : [keys.serverToClient, keys.clientToServer];
     this.#control = new ControlChannel(keys.suite, send, receive);
+    this.#fileKeys = fileKeys(keys);
     conn.authenticated(SESSION_FRAMES);
   }
 
@@ -88,7 +90,7 @@ export class Session {
   }
 
   fileKey(direction: Direction, index: number): Buffer {
-    return fileKey(this.keys, direction, index);
+    return this.#fileKeys(direction, index);
   }
 }
 

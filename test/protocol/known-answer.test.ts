@@ -1,10 +1,11 @@
 // The handshake of docs/PROTOCOL.md §9 computed by src/ (transcript.test.ts regenerates the sessions from dist/ and
 // compares whole frames): every handshake body, the transcript hash and every derived key equal the worked vectors.
+import { hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { scalarFromBytes } from '../../src/crypto/cpace.js';
 import { opaqueReady } from '../../src/crypto/opaque.js';
 import { FrameDecoder, FrameType } from '../../src/protocol/frames.js';
-import { clientFinish, clientHello, fileKey, passwordCredentials, serverFinish, serverGreeting, serverRespond, type ServerCredentials } from '../../src/protocol/handshake.js';
+import { clientFinish, clientHello, fileKeys, passwordCredentials, serverFinish, serverGreeting, serverRespond, type ServerCredentials } from '../../src/protocol/handshake.js';
 import { Mode, type Suite } from '../../src/protocol/messages.js';
 import { readVector } from '../helpers.js';
 
@@ -37,8 +38,8 @@ async function handshake(credentials: ServerCredentials, account: string | undef
       'k(c2s)': keys.clientToServer.toString('hex'),
       'k(s2c)': keys.serverToClient.toString('hex'),
       'k(files)': keys.files.toString('hex'),
-      'fileKey(c2s, 0)': fileKey(keys, 'c2s', 0).toString('hex'),
-      'fileKey(s2c, 0)': fileKey(keys, 's2c', 0).toString('hex'),
+      'fileKey(c2s, 0)': fileKeys(keys)('c2s', 0).toString('hex'),
+      'fileKey(s2c, 0)': fileKeys(keys)('s2c', 0).toString('hex'),
     },
     account: server.account,
   };
@@ -70,5 +71,19 @@ describe('handshake known answers (docs/PROTOCOL.md §9, from src/)', () => {
     const got = await handshake(credentials, 'alice', { client: { login: { state: o.clientState, ke1: hex(o.ke1) } }, server: { login: { state: o.serverState, ke2: hex(o.ke2) } } });
     expectSession(got, t.accounts);
     expect(got.account).toBe('alice');
+  });
+
+  it('every content key is the HKDF of §4 as node:crypto computes it, whatever the index and direction', () => {
+    const keys = { suite: 'aes-256-gcm' as const, clientToServer: Buffer.alloc(32), serverToClient: Buffer.alloc(32), files: hex(t.password.values['k(files)'] as string), transcriptHash: Buffer.alloc(32) };
+    const derive = fileKeys(keys);
+    for (const direction of ['c2s', 's2c'] as const) {
+      for (const index of [0, 1, 255, 256, 65_536, 2 ** 32 - 1]) {
+        const info = Buffer.alloc(4);
+        info.writeUInt32BE(index);
+        const expected = Buffer.from(hkdfSync('sha256', keys.files, Buffer.alloc(0), Buffer.concat([Buffer.from(`sft/2 file ${direction} `), info]), 32));
+        expect(derive(direction, index).toString('hex')).toBe(expected.toString('hex'));
+      }
+    }
+    expect(derive('c2s', 0).equals(derive('c2s', 1))).toBe(false);
   });
 });
