@@ -1,16 +1,17 @@
 /**
  * Partial files kept for resuming (docs/PROTOCOL.md §6.3), in the hidden folder PARTIAL_DIR of a receiving root:
  *
- *   t-<random>.part (+ t-<random>.json)   being received now
- *   r-<id>.part + r-<id>.json             parked, waiting for the same file to come back
+ *   t-<random>-<n>.part (+ .json)   being received now (<random> per instance, <n> counts its temporaries)
+ *   r-<id>.part + r-<id>.json       parked, waiting for the same file to come back
  *
  * where <id> names (path, size, mtime). A session claims a parked partial by renaming it to its own t- name, so two
  * sessions never share one. This module owns the four steps: park, claim, release, tidy.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFilePrefix } from '../crypto/hash.js';
+import { errnoCode } from '../util/fs-errors.js';
 import { PARTIAL_DIR } from './paths.js';
 
 /** What a resumable partial is for; stored beside it as JSON. */
@@ -55,17 +56,43 @@ const metaOf = (part: string) => part.replace(/\.part$/, '.json');
 // Metadata calls here are synchronous: ~5 µs each on a local disk, against ~50 µs of thread-pool latency.
 export class Partials {
   readonly dir: string;
+  /** Temporary names are this instance's random prefix and a counter: unique without a random draw per file. */
+  readonly #prefix = randomBytes(8).toString('hex');
+  #temps = 0;
 
   constructor(root: string) {
     this.dir = join(root, PARTIAL_DIR);
   }
 
+  #tempName(): string {
+    return join(this.dir, `t-${this.#prefix}-${(this.#temps++).toString(36)}.part`);
+  }
+
   /** A new temporary name (t-…part), with its identity written beside it when the file is resumable. */
   newTemp(identity?: PartialIdentity): string {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const temp = join(this.dir, `t-${randomBytes(12).toString('hex')}.part`);
-    if (identity !== undefined) writeFileSync(metaOf(temp), JSON.stringify(identity));
+    const temp = this.#tempName();
+    if (identity !== undefined) this.#inFolder(() => writeFileSync(metaOf(temp), JSON.stringify(identity)));
     return temp;
+  }
+
+  /** Creates the temporary file `temp` (exclusive) and returns its descriptor. */
+  create(temp: string, mode: number): number {
+    return this.#inFolder(() => openSync(temp, 'wx', mode));
+  }
+
+  /** Runs `make`, first making the folder when it is missing (not made yet, removed after the last session, or by hand). */
+  #inFolder<T>(make: () => T): T {
+    try {
+      return make();
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+    try {
+      mkdirSync(this.dir, { mode: 0o700 });
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    }
+    return make();
   }
 
   /** Parks the temporary file `temp` (its content all authenticated) for a later session. */
@@ -102,7 +129,7 @@ export class Partials {
    */
   async claim(identity: PartialIdentity, chunkSize: number): Promise<ClaimedPartial | undefined> {
     const parked = join(this.dir, `r-${partialId(identity)}`);
-    const temp = join(this.dir, `t-${randomBytes(12).toString('hex')}.part`);
+    const temp = this.#tempName();
     try {
       renameSync(`${parked}.part`, temp);
     } catch {

@@ -109,7 +109,7 @@ export class FileStore {
     const { resumable, claimed, worker } = options;
     const segments = this.segments(relativePath);
     const temp = claimed?.temp ?? this.partials.newTemp(resumable);
-    const fd = openSync(temp, claimed === undefined ? 'wx' : 'r+', (mode & 0o755) | 0o600);
+    const fd = claimed === undefined ? this.partials.create(temp, (mode & 0o755) | 0o600) : openSync(temp, 'r+');
     const position = claimed?.offset ?? 0;
     const writer: Writer = worker !== undefined ? worker.sink(fd, position) : new DirectWriter(fd, position, claimed?.hash);
     return new IncomingFile({ root: this.#root, segments, temp, fd, writer, overwrite: this.overwrite, directorySync: this.#directorySync, partials: this.partials, resumable: resumable !== undefined });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -63,6 +63,18 @@ describe('transfer over loopback TCP, both directions', () => {
     const result = await sendPaths(running.port, [join(src, 'one.txt')]);
     expect(result.suite).toBe('aes-256-gcm');
     expect(readFileSync(join(running.inbox, 'one.txt'), 'utf8')).toBe('x');
+  });
+
+  it('the partial folder, removed by hand while the server runs, is made again for the next file', async () => {
+    running = await startServer();
+    const src = tempDir();
+    writeFileSync(join(src, 'one.txt'), 'one');
+    writeFileSync(join(src, 'two.txt'), 'two');
+    await sendPaths(running.port, [join(src, 'one.txt')]);
+    rmSync(join(running.inbox, '.sft-partial'), { recursive: true, force: true });
+    const result = await sendPaths(running.port, [join(src, 'two.txt')]);
+    expect(result.delivered.map((d) => d.storedPath)).toEqual(['two.txt']);
+    expect(readFileSync(join(running.inbox, 'two.txt'), 'utf8')).toBe('two');
   });
 
   it('never overwrites silently; a file sent again is recognised under its renamed name; --overwrite replaces', async () => {
