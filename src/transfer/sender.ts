@@ -99,6 +99,8 @@ export class Sender {
   readonly #summary: SendSummary;
   #totalDone = 0;
   #announced = 0;
+  /** Where a file of one chunk or less is read, whole: sealing copies it out, so one buffer serves every such file. */
+  #scratch: Buffer | undefined;
 
   constructor(
     private readonly session: Session,
@@ -153,7 +155,7 @@ export class Sender {
       this.#expected.push({ index, entry, size: 0, sha256: Buffer.alloc(0), skipped: false });
       return;
     }
-    const file = await openEntry(entry);
+    const file = await openEntry(entry, () => (this.#scratch ??= Buffer.allocUnsafe(CHUNK_SIZE)));
     try {
       const decision = await this.#decide(file, entry, offer);
       this.#start(decision.start);
@@ -304,11 +306,20 @@ interface Blocks extends AsyncIterable<Buffer> {
   sha256(): Buffer;
 }
 
-/** Blocks read and hashed on this thread, into one buffer reused for each (sealing copies the bytes out). */
+/**
+ * Blocks read and hashed on this thread, into one buffer reused for each (sealing copies the bytes out); a small
+ * file already read whole is one block, as it is.
+ */
 function directBlocks(file: Source, offset: number, size: number, prefix?: Hash): Blocks {
   const hash = prefix ?? createHash('sha256');
   return {
     async *[Symbol.asyncIterator]() {
+      if (file.whole !== undefined) {
+        const block = file.whole.subarray(offset, size);
+        hash.update(block);
+        yield block;
+        return;
+      }
       const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size - offset, 1)));
       for (let done = offset; done < size; ) {
         const bytesRead = await file.read(buffer, Math.min(buffer.length, size - done), done);
@@ -330,6 +341,8 @@ interface Source {
   close(): Promise<void>;
   /** The open descriptor of a large file (the file worker reads it). */
   fd?: number;
+  /** The whole content of a small file. */
+  whole?: Buffer;
 }
 
 function cannotRead(source: string, error: NodeJS.ErrnoException): SftError {
@@ -340,10 +353,10 @@ function cannotRead(source: string, error: NodeJS.ErrnoException): SftError {
 /**
  * Opens a file to send. The server reading an account's files opens with O_NOFOLLOW (its parents were checked one
  * by one); either way the file must still be a regular file of at least the announced size. A file of one chunk
- * or less is read whole with synchronous calls: ~10 µs on a local disk, where open, fstat, read and close through
- * the thread pool cost ~50 µs of latency each.
+ * or less is read whole with synchronous calls, into `scratch()`: ~10 µs on a local disk, where open, fstat, read and
+ * close through the thread pool cost ~50 µs of latency each.
  */
-async function openEntry(entry: SendEntry): Promise<Source> {
+async function openEntry(entry: SendEntry, scratch: () => Buffer): Promise<Source> {
   const source = entry.source ?? entry.path;
   const flags = constants.O_RDONLY | (entry.noFollow === true ? constants.O_NOFOLLOW : 0);
   const changed = () => new SftError('IO', `${source} changed while it was being sent`);
@@ -354,7 +367,7 @@ async function openEntry(entry: SendEntry): Promise<Source> {
       try {
         const info = fstatSync(fd);
         if (!info.isFile() || info.size < entry.size) throw changed();
-        content = Buffer.allocUnsafe(entry.size);
+        content = scratch().subarray(0, entry.size);
         if (entry.size > 0 && readSync(fd, content, 0, entry.size, 0) !== entry.size) throw changed();
       } finally {
         closeSync(fd);
@@ -365,6 +378,7 @@ async function openEntry(entry: SendEntry): Promise<Source> {
     return {
       read: async (buffer, length, position) => content.copy(buffer, 0, position, position + length),
       close: async () => undefined,
+      whole: content,
     };
   }
   const handle: FileHandle = await open(source, flags).catch((error: NodeJS.ErrnoException) => {
