@@ -5,7 +5,7 @@
  * nothing is written outside the root or through a symlink.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { close, fsync, open } from 'node:fs';
 import { access, constants, realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -220,16 +220,17 @@ export class IncomingFile {
   }
 
   /**
-   * fsyncs the complete file (see digest()), sets its mtime, places it and fsyncs its directory. Returns the stored
-   * path relative to the root ("name (1).ext" when the name was taken by other content and overwrite is off).
+   * Sets the complete file's mtime and fsyncs it (see digest(); the time is then as durable as the content), places
+   * it and fsyncs its directory. Returns the stored path relative to the root ("name (1).ext" when the name was taken
+   * by other content and overwrite is off).
    */
   async commit(mtimeNs: bigint, sha256: Buffer): Promise<string> {
     this.#settled = true;
     const { partials, temp, segments } = this.parts;
     try {
+      setMtime(this.parts.fd, mtimeNs);
       await fsyncAsync(this.parts.fd);
       this.#close();
-      setMtime(temp, mtimeNs);
       const parent = checkParents(this.parts.root, segments, true) as string;
       const stored = await this.#place(parent, segments[segments.length - 1] as string, sha256);
       await this.parts.directorySync.sync(parent);
@@ -268,10 +269,11 @@ export class IncomingFile {
  * microsecond is added first so that both land in the right microsecond: without it 1700000000.001 s would be
  * stored as …000.999 ms.
  */
-export function setMtime(path: string, mtimeNs: bigint): void {
+export function setMtime(file: string | number, mtimeNs: bigint): void {
   const micros = mtimeNs / 1000n;
   const seconds = Number(micros / 1_000_000n) + (Number(micros % 1_000_000n) + 0.5) / 1e6;
-  utimesSync(path, new Date(), seconds);
+  if (typeof file === 'number') futimesSync(file, new Date(), seconds);
+  else utimesSync(file, new Date(), seconds);
 }
 
 /** True when `path` is a regular file whose SHA-256 is `sha256`. */
