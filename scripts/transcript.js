@@ -12,7 +12,7 @@ import { calculateGenerator, deriveIsk, scalarFromBytes, scalarMultVfy, transcri
 import { kemDecapsulate } from '../dist/crypto/mlkem.js';
 import { clientLoginFinish, clientLoginStart, createServerSetup, opaqueReady, register, serverLoginStart } from '../dist/crypto/opaque.js';
 import { FrameDecoder, FrameType, HANDSHAKE_FRAMES, encodeFrame } from '../dist/protocol/frames.js';
-import { clientFinish, clientHello, fileKey, passwordCredentials, serverFinish, serverGreeting, serverRespond } from '../dist/protocol/handshake.js';
+import { clientFinish, clientHello, fileKeys, passwordCredentials, serverFinish, serverGreeting, serverRespond } from '../dist/protocol/handshake.js';
 import { Mode, Op, decodeRequest, encodeRequest } from '../dist/protocol/messages.js';
 import { Connection } from '../dist/transfer/connection.js';
 import { Receiver } from '../dist/transfer/receiver.js';
@@ -76,8 +76,8 @@ async function handshake(pair, credentials, client, fixed) {
     'k(c2s)': hex(keys.clientToServer),
     'k(s2c)': hex(keys.serverToClient),
     'k(files)': hex(keys.files),
-    'fileKey(c2s, 0)': hex(fileKey(keys, 'c2s', 0)),
-    'fileKey(s2c, 0)': hex(fileKey(keys, 's2c', 0)),
+    'fileKey(c2s, 0)': hex(fileKeys(keys)('c2s', 0)),
+    'fileKey(s2c, 0)': hex(fileKeys(keys)('s2c', 0)),
   };
   return { server: new Session(serverConn, keys, 'server'), client: new Session(clientConn, finished.keys, 'client'), values };
 }
