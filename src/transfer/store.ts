@@ -9,7 +9,7 @@ import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, renam
 import { close, fsync, open } from 'node:fs';
 import { access, constants, realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SftError } from '../errors.js';
 import { errnoCode, fileError } from '../util/fs-errors.js';
 import { hashFilePrefix } from '../crypto/hash.js';
@@ -284,21 +284,28 @@ async function sameContent(path: string, sha256: Buffer): Promise<boolean> {
 }
 
 /**
- * `mkdir -p`, one level at a time below the nearest existing ancestor. Node's `mkdirSync(path, { recursive: true })`
- * never returns where mkdir fails with ENOENT under a parent that exists (procfs: `/proc/inbox`): it creates the
- * parent again, gets EEXIST, and retries the child, forever.
+ * `mkdir -p` on the path as given (so `a/../b` and `link/../b` mean what the kernel makes of them): on ENOENT the
+ * parent is made, then the directory is tried once more and a second ENOENT is the answer. Node's
+ * `mkdirSync(path, { recursive: true })` never returns where mkdir fails with ENOENT under a parent that exists
+ * (procfs: `/proc/inbox`): it creates the parent again, gets EEXIST, and retries the child, forever.
  */
 function makeDirectories(path: string): void {
-  const missing: string[] = [];
-  for (let dir = resolve(path); statSync(dir, { throwIfNoEntry: false }) === undefined && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
-  for (const dir of missing) {
-    try {
-      mkdirSync(dir);
-    } catch (error) {
-      if (errnoCode(error) !== 'EEXIST') throw error;
-    }
+  try {
+    makeDirectory(path);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT' || dirname(path) === path) throw error;
+    makeDirectories(dirname(path));
+    makeDirectory(path);
   }
-  if (!statSync(path).isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'EEXIST' });
+}
+
+/** mkdir, content with a directory already there; anything else there is EEXIST. */
+function makeDirectory(path: string): void {
+  try {
+    mkdirSync(path);
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST' || !statSync(path).isDirectory()) throw error;
+  }
 }
 
 /**

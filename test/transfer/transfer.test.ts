@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHUNK_SIZE, FrameType, encodeFrame } from '../../src/protocol/frames.js';
 import { encodeError } from '../../src/protocol/messages.js';
-import { setMtime } from '../../src/transfer/store.js';
+import { FileStore, setMtime } from '../../src/transfer/store.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { client, inboxState, sendPaths, startServer, tree, until, type Running } from './harness.js';
 
@@ -63,6 +63,19 @@ describe('transfer over loopback TCP, both directions', () => {
     const result = await sendPaths(running.port, [join(src, 'one.txt')]);
     expect(result.suite).toBe('aes-256-gcm');
     expect(readFileSync(join(running.inbox, 'one.txt'), 'utf8')).toBe('x');
+  });
+
+  it('a receiving directory is made as mkdir -p makes it: missing parents, `..` after a missing or symlinked part', async () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'elsewhere/sub'), { recursive: true });
+    symlinkSync(join(root, 'elsewhere/sub'), join(root, 'link'));
+    for (const [dir, made] of [['n/e/w', 'n/e/w'], ['a/../b', 'b'], ['link/../x', 'elsewhere/x']]) {
+      const store = new FileStore(`${root}/${dir as string}`); // not join(), which would resolve the `..` as text
+      await store.init(60_000, false);
+      expect(store.root).toBe(join(root, made as string));
+    }
+    expect(statSync(join(root, 'a')).isDirectory()).toBe(true);
+    expect(existsSync(join(root, 'x'))).toBe(false);
   });
 
   it('the partial folder, removed by hand while the server runs, is made again for the next file', async () => {
