@@ -5,7 +5,7 @@
  * nothing is written outside the root or through a symlink.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { close, fsync, open } from 'node:fs';
 import { access, constants, realpath, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -269,11 +269,10 @@ export class IncomingFile {
  * microsecond is added first so that both land in the right microsecond: without it 1700000000.001 s would be
  * stored as …000.999 ms.
  */
-export function setMtime(file: string | number, mtimeNs: bigint): void {
+export function setMtime(fd: number, mtimeNs: bigint): void {
   const micros = mtimeNs / 1000n;
   const seconds = Number(micros / 1_000_000n) + (Number(micros % 1_000_000n) + 0.5) / 1e6;
-  if (typeof file === 'number') futimesSync(file, new Date(), seconds);
-  else utimesSync(file, new Date(), seconds);
+  futimesSync(fd, new Date(), seconds);
 }
 
 /** True when `path` is a regular file whose SHA-256 is `sha256`. */

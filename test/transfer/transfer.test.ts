@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -161,18 +161,26 @@ describe('transfer over loopback TCP, both directions', () => {
     expect(readFileSync(join(running.inbox, 'mixed/ok.txt'), 'utf8')).toBe('fine');
   });
 
-  it('--into sends under a remote directory; modification times arrive to the microsecond', async () => {
+  it('--into sends under a remote directory; modification times arrive to the microsecond, small and large files', async () => {
     running = await startServer();
     const src = tempDir();
-    writeFileSync(join(src, 'f'), 'x');
-    setMtime(join(src, 'f'), 1_700_000_000_001_000_000n);
-    const result = await sendPaths(running.port, [join(src, 'f')], {}, 'a/b');
-    expect(result.delivered[0]?.storedPath).toBe('f');
+    // 'big' is written through the file worker thread (4 MiB and more), 'f' from the main thread.
+    const files = { f: Buffer.from('x'), big: pseudoRandomBytes(5 * 1024 * 1024, 9) };
+    for (const [name, data] of Object.entries(files)) {
+      writeFileSync(join(src, name), data);
+      const fd = openSync(join(src, name), 'r+');
+      setMtime(fd, 1_700_000_000_001_000_000n);
+      closeSync(fd);
+    }
+    const result = await sendPaths(running.port, [join(src, 'f'), join(src, 'big')], {}, 'a/b');
+    expect(result.delivered.map((d) => d.storedPath)).toEqual(['f', 'big']);
     // Node sets times from a double of seconds (~240 ns apart at this epoch): Node 20 keeps whole microseconds,
     // Node 24 the nanoseconds of that double; the microsecond is the same on both.
     const micros = (path: string) => statSync(path, { bigint: true }).mtimeNs / 1000n;
-    expect(micros(join(running.inbox, 'a/b/f'))).toBe(micros(join(src, 'f')));
-    expect(micros(join(running.inbox, 'a/b/f'))).toBe(1_700_000_000_001_000n);
+    for (const name of Object.keys(files)) {
+      expect(micros(join(running.inbox, 'a/b', name))).toBe(micros(join(src, name)));
+      expect(micros(join(running.inbox, 'a/b', name))).toBe(1_700_000_000_001_000n);
+    }
   });
 
   it('get: a missing path is a notice, the rest arrives; ls lists; rm is refused in shared-password mode', async () => {
