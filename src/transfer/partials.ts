@@ -71,7 +71,7 @@ export class Partials {
   /** A new temporary name (t-…part), with its identity written beside it when the file is resumable. */
   newTemp(identity?: PartialIdentity): string {
     const temp = this.#tempName();
-    if (identity !== undefined) this.#inFolder(() => writeFileSync(metaOf(temp), JSON.stringify(identity)));
+    if (identity !== undefined) this.#inFolder(() => writeFileSync(metaOf(temp), JSON.stringify(identity), { flag: 'wx' }));
     return temp;
   }
 
@@ -80,7 +80,7 @@ export class Partials {
     return this.#inFolder(() => openSync(temp, 'wx', mode));
   }
 
-  /** Runs `make`, first making the folder when it is missing (not made yet, removed after the last session, or by hand). */
+  /** Runs `make`; if it fails with ENOENT, makes the folder (not made yet, removed after the last session, or by hand) and runs it again. */
   #inFolder<T>(make: () => T): T {
     try {
       return make();
@@ -138,7 +138,7 @@ export class Partials {
     try {
       renameSync(`${parked}.json`, metaOf(temp));
     } catch {
-      writeFileSync(metaOf(temp), JSON.stringify(identity));
+      writeFileSync(metaOf(temp), JSON.stringify(identity), { flag: 'wx' });
     }
     const info = statSync(temp);
     if (info.nlink > 1) {
