@@ -1,5 +1,6 @@
 import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { basename, join, resolve } from 'node:path';
 import { AuthError, IntegrityError, InterruptedError, NetworkError, SftError, UsageError } from '../errors.js';
 import { FrameType, HANDSHAKE_FRAMES, MAX_BODY } from '../protocol/frames.js';
@@ -22,6 +23,8 @@ import { fileError } from '../util/fs-errors.js';
  * instructions: 0.71 vs 1.00 CPU-s per GiB here, 256 KiB chunks), then ChaCha20-Poly1305.
  */
 export const DEFAULT_SUITES: Suite[] = ['aes-256-gcm', 'chacha20-poly1305'];
+/** Entries collect() lists between two turns of the event loop (~10–20 ms of synchronous calls). */
+const TURN_ENTRIES = 1000;
 
 export interface ClientOptions {
   password: string;
@@ -85,9 +88,14 @@ export class SecureClient {
    */
   static async collect(paths: string[], onSkip?: (path: string, why: string) => void): Promise<SendEntry[]> {
     const entries: SendEntry[] = [];
-    // Synchronous calls: ~10 µs an entry, against 100–200 µs of CPU and wall time for each one through the thread
-    // pool (10,000 files: 0.1 s instead of 1.3–2.1 s). The event loop gets a turn after each directory.
+    // Synchronous calls: ~10–20 µs an entry, against 100–200 µs of CPU and wall time for each one through the thread
+    // pool (10,000 files: 0.15–0.21 s instead of 1.3–2.4 s). The event loop gets a turn every TURN_ENTRIES entries.
+    let sinceTurn = 0;
     const add = async (source: string, path: string, named: boolean): Promise<void> => {
+      if (++sinceTurn === TURN_ENTRIES) {
+        sinceTurn = 0;
+        await nextTurn();
+      }
       let info: BigIntStats;
       try {
         info = named ? statSync(source, { bigint: true }) : lstatSync(source, { bigint: true });
@@ -99,9 +107,7 @@ export class SecureClient {
         entries.push({ ...base, kind: 'file', source, size: Number(info.size) });
       } else if (info.isDirectory()) {
         entries.push({ ...base, kind: 'directory', size: 0 });
-        const names = readdirSync(source).sort();
-        await new Promise(setImmediate);
-        for (const name of names) await add(join(source, name), `${path}/${name}`, false);
+        for (const name of readdirSync(source).sort()) await add(join(source, name), `${path}/${name}`, false);
       } else if (named) {
         throw new UsageError(`${source} is not a file or directory`);
       } else {
