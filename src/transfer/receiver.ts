@@ -32,6 +32,12 @@ export interface ReceiverLimits {
   maxEntries: number;
   /** Bytes the receiving root may still take (an account's quota less its usage). */
   quotaLeft?: number;
+  /**
+   * false: the summary's lists stay empty; outcomes are still counted and reported through the hooks. A server sets
+   * it: it reports each file as it goes, and a record per entry (or notice) of a 1,000,000-entry session would be
+   * hundreds of MB held until the session ends.
+   */
+  records?: boolean;
 }
 
 export interface StoredEntry {
@@ -59,6 +65,8 @@ export interface ReceiveSummary {
   notices: Notice[];
 }
 
+type Outcome = 'stored' | 'failed' | 'refused';
+
 interface Offered {
   header: FileHeader;
   offer: Offer;
@@ -79,6 +87,7 @@ export class Receiver {
   readonly #offered: Offered[] = [];
   readonly #commits: Promise<void>[] = [];
   readonly #summary: ReceiveSummary = { stored: [], failed: [], refused: [], notices: [] };
+  readonly #counts: Record<Outcome, number> = { stored: 0, failed: 0, refused: 0 };
   #announced = 0;
   #reserved = 0;
   #incoming: IncomingFile | undefined;
@@ -111,7 +120,7 @@ export class Receiver {
 
   #notice(notice: Notice): void {
     const printed = { code: printable(notice.code, 32), path: printable(notice.path), message: printable(notice.message) };
-    this.#summary.notices.push(printed);
+    if (this.limits.records !== false) this.#summary.notices.push(printed);
     this.hooks.onNotice?.(printed);
   }
 
@@ -132,7 +141,7 @@ export class Receiver {
       const e = asSftError(error);
       if (e.code !== 'REFUSED') throw e;
       entry = { header, offer: { index: header.index, kind: OfferKind.Refused, code: e.code, message: e.message } };
-      this.#summary.refused.push({ path: header.path, code: e.code, message: e.message });
+      this.#record('refused', { path: header.path, code: e.code, message: e.message });
     }
     if (entry.offer.kind !== OfferKind.Refused) this.#offered.push(entry);
     if (!this.session.send(FrameType.Offer, encodeOffer(entry.offer))) await this.session.drained();
@@ -262,12 +271,12 @@ export class Receiver {
       let message: Receipt;
       try {
         const entry = await stored;
-        this.#summary.stored.push(entry);
+        this.#record('stored', entry);
         this.hooks.onStored?.(entry);
         message = { index: header.index, stored: true, size: entry.size, sha256: entry.kind === 'file' ? Buffer.from(entry.sha256, 'hex') : Buffer.alloc(32), storedPath: entry.storedPath };
       } catch (error) {
         const e = placementError(error, header.path);
-        this.#summary.failed.push({ path: header.path, code: e.code, message: e.message });
+        this.#record('failed', { path: header.path, code: e.code, message: e.message });
         this.hooks.onFailed?.(header.path, e);
         message = { index: header.index, stored: false, code: e.code, message: e.message };
       }
@@ -277,11 +286,16 @@ export class Receiver {
     this.#commits.push(receipt);
   }
 
+  #record<K extends Outcome>(outcome: K, item: ReceiveSummary[K][number]): void {
+    this.#counts[outcome]++;
+    if (this.limits.records !== false) (this.#summary[outcome] as ReceiveSummary[K][number][]).push(item);
+  }
+
   async #finish(entries: number): Promise<ReceiveSummary> {
     await Promise.all(this.#commits);
     if (entries !== this.#announced || this.#offered.length > 0) throw new IntegrityError('TAMPERED', `sender reports ${entries} entries, ${this.#announced} were announced`);
-    const { stored, failed, refused } = this.#summary;
-    if (!this.session.send(FrameType.Done, encodeDone({ entries: stored.length, failed: failed.length, refused: refused.length }))) await this.session.drained();
+    const { stored, failed, refused } = this.#counts;
+    if (!this.session.send(FrameType.Done, encodeDone({ entries: stored, failed, refused }))) await this.session.drained();
     return this.#summary;
   }
 

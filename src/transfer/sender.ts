@@ -84,6 +84,8 @@ export interface SendSummary {
   resumedBytes: number;
 }
 
+type Outcome = 'delivered' | 'refused' | 'failed';
+
 interface Expected {
   index: number;
   entry: SendEntry;
@@ -97,6 +99,7 @@ export class Sender {
   readonly #offers = new OfferQueue();
   readonly #expected: Expected[] = [];
   readonly #summary: SendSummary;
+  readonly #counts: Record<Outcome, number> = { delivered: 0, refused: 0, failed: 0 };
   #totalDone = 0;
   #announced = 0;
   /** Where a file of one chunk or less is read, whole: sealing copies it out, so one buffer serves every such file. */
@@ -106,6 +109,8 @@ export class Sender {
     private readonly session: Session,
     private readonly entries: readonly SendEntry[],
     private readonly hooks: SenderHooks = {},
+    /** `records: false`: the summary's lists stay empty, as Receiver's limits.records (a server's get). */
+    private readonly options: { records?: boolean } = {},
   ) {
     this.#summary = { delivered: [], refused: [], failed: [], bytes: entries.reduce((n, e) => n + e.size, 0), sentBytes: 0, resumedBytes: 0 };
   }
@@ -146,7 +151,7 @@ export class Sender {
   async #sendEntry(index: number, entry: SendEntry, offer: Offer): Promise<void> {
     if (offer.kind === OfferKind.Refused) {
       const refused = { path: entry.path, code: offer.code, message: printable(offer.message) };
-      this.#summary.refused.push(refused);
+      this.#record('refused', refused);
       this.hooks.onUndelivered?.(refused, true);
       return;
     }
@@ -274,7 +279,7 @@ export class Sender {
     if (sent === undefined || receipt.index !== sent.index) throw new IntegrityError('TAMPERED', `receipt for entry ${receipt.index} out of order`);
     if (!receipt.stored) {
       const failed = { path: sent.entry.path, code: receipt.code, message: printable(receipt.message) };
-      this.#summary.failed.push(failed);
+      this.#record('failed', failed);
       this.hooks.onUndelivered?.(failed, false);
       return;
     }
@@ -289,14 +294,19 @@ export class Sender {
       sha256: sent.entry.kind === 'file' ? receipt.sha256.toString('hex') : '',
       skipped: sent.skipped,
     };
-    this.#summary.delivered.push(delivery);
+    this.#record('delivered', delivery);
     this.hooks.onDelivered?.(delivery);
   }
 
+  #record<K extends Outcome>(outcome: K, item: SendSummary[K][number]): void {
+    this.#counts[outcome]++;
+    if (this.options.records !== false) (this.#summary[outcome] as SendSummary[K][number][]).push(item);
+  }
+
   #checkDone(done: ReturnType<typeof decodeDone>): void {
-    const { delivered, failed, refused } = this.#summary;
-    if (this.#expected.length > 0 || done.entries !== delivered.length || done.failed !== failed.length || done.refused !== refused.length) {
-      throw new IntegrityError('TAMPERED', `the receiver confirms ${done.entries} entries stored, ${delivered.length} receipts arrived`);
+    const { delivered, failed, refused } = this.#counts;
+    if (this.#expected.length > 0 || done.entries !== delivered || done.failed !== failed || done.refused !== refused) {
+      throw new IntegrityError('TAMPERED', `the receiver confirms ${done.entries} entries stored, ${delivered} receipts arrived`);
     }
   }
 }
