@@ -204,7 +204,9 @@ describe('transfer over loopback TCP, both directions', () => {
   });
 
   it('16 concurrent clients, every file verified', async () => {
-    running = await startServer();
+    // All 16 handshakes can be under way at once (collect() lists a file synchronously): above the default of 8
+    // unauthenticated connections per address, which admission.test.ts covers.
+    running = await startServer({ maxUnauthenticatedPerSource: 16 });
     const port = running.port;
     const src = tempDir();
     const jobs = Array.from({ length: 16 }, (_, i) => {
