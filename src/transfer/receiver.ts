@@ -101,6 +101,11 @@ export class Receiver {
     private readonly into = '',
   ) {}
 
+  /** How many entries were stored, failed and refused so far (kept with `records: false` too). */
+  get counts(): Readonly<Record<Outcome, number>> {
+    return this.#counts;
+  }
+
   /** Receives until the sender's Done; resolves to what was stored, failed and refused. */
   async run(): Promise<ReceiveSummary> {
     try {

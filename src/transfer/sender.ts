@@ -115,6 +115,11 @@ export class Sender {
     this.#summary = { delivered: [], refused: [], failed: [], bytes: entries.reduce((n, e) => n + e.size, 0), sentBytes: 0, resumedBytes: 0 };
   }
 
+  /** How many entries were delivered, refused and failed so far (kept with `records: false` too). */
+  get counts(): Readonly<Record<Outcome, number>> {
+    return this.#counts;
+  }
+
   /** Sends every entry; resolves once each has a matching receipt (or was refused) and the receiver's Done. */
   async run(): Promise<SendSummary> {
     const receiving = this.#receive();

@@ -343,32 +343,22 @@ export class SecureServer extends EventEmitter<ServerEvents> {
         const into = safeDirectory(request.into, root).join('/');
         const quota = principal.account?.quota;
         // Each file is reported as it is stored; the summary would keep a record of each until the session ends.
-        let stored = 0;
         const receiver = new Receiver(session, principal.store, {
           maxFileSize: this.#options.maxFileSize,
           maxEntries: this.#options.maxFiles,
           ...(quota === undefined ? {} : { quotaLeft: quota - usage(root) }),
           records: false,
-        }, {
-          onStored: (entry) => {
-            stored++;
-            this.emit('file', { ...entry, peer: principal.peer, ...extra });
-          },
-        }, into);
+        }, { onStored: (entry) => this.emit('file', { ...entry, peer: principal.peer, ...extra }) }, into);
         await receiver.run();
-        return stored;
+        return receiver.counts.stored;
       }
       case Op.Get: {
         this.#allow(principal, 'get');
         const { entries, notices } = collectRemote(root, request.paths);
         for (const notice of notices) session.send(FrameType.Notice, encodeNotice(notice));
-        let delivered = 0;
-        const onDelivered = (d: Delivery) => {
-          delivered++;
-          this.emit('sent', { ...d, peer: principal.peer, ...extra });
-        };
-        await new Sender(session, entries, { onDelivered }, { records: false }).run();
-        return delivered;
+        const sender = new Sender(session, entries, { onDelivered: (d) => this.emit('sent', { ...d, peer: principal.peer, ...extra }) }, { records: false });
+        await sender.run();
+        return sender.counts.delivered;
       }
       case Op.List: {
         this.#allow(principal, 'list');
