@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import type { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { UsageError } from '../errors.js';
 
 export interface PasswordSource {
@@ -62,8 +61,6 @@ function prompt(question: string, { stdin, stderr }: PasswordSource): Promise<st
   });
 }
 
-let zxcvbn: ZxcvbnFactory | undefined;
-
 /**
  * zxcvbn score 0..4 and its advice; scores below 3 get a warning. Loaded on first use: the dictionaries cost time
  * and memory that only encrypting needs. The English word lists (another ~0.45 s per run) are left out: the
@@ -75,7 +72,7 @@ export async function passwordStrength(password: string): Promise<{ score: numbe
     import('@zxcvbn-ts/language-common'),
     import('@zxcvbn-ts/language-en/dist/translations.mjs'),
   ]);
-  zxcvbn ??= new ZxcvbnFactory({
+  const zxcvbn = new ZxcvbnFactory({
     dictionary: zxcvbnCommon.dictionary,
     graphs: zxcvbnCommon.adjacencyGraphs,
     translations: enTranslations,
