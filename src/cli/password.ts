@@ -62,9 +62,11 @@ function prompt(question: string, { stdin, stderr }: PasswordSource): Promise<st
 }
 
 /**
- * zxcvbn score 0..4 and its advice; scores below 3 get a warning. Loaded on first use: the dictionaries cost time
- * and memory that only encrypting needs. The English word lists (another ~0.45 s per run) are left out: the
- * common-password list and keyboard patterns catch what matters, and only the English messages are taken.
+ * zxcvbn score 0..4 and its advice; scores below 3 get a warning. Loaded on first use (the dictionaries cost time
+ * and memory that only the commands taking a new password need), and built per call so that its ranked dictionaries
+ * (~3 MiB of heap) go to the collector instead of living as long as a server. The English word lists (another
+ * ~0.45 s per run) are left out: the common-password list and keyboard patterns catch what matters, and only the
+ * English messages are taken.
  */
 export async function passwordStrength(password: string): Promise<{ score: number; advice: string }> {
   const [{ ZxcvbnFactory }, zxcvbnCommon, { default: enTranslations }] = await Promise.all([
