@@ -304,6 +304,9 @@ export class FileSource {
     else if (message.type === 'digest') {
       this.#sha256 = Buffer.from(message.sha256);
       this.done();
+      // The worker read to the end and dropped the job: an abort() already asked for is answered now, as the
+      // 'closed' that follows finds no listener (and the unref'd worker would leave the caller waiting forever).
+      this.#closed?.();
     } else if (message.type === 'error') {
       this.#error = workerError(message);
       this.done();
