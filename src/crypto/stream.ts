@@ -40,20 +40,49 @@ export function aeadSeal(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, p
 
 /** One AEAD open of ciphertext ‖ tag. Returns undefined when authentication fails: callers name the error. */
 export function aeadOpen(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer | undefined {
-  if (sealed.length < TAG_SIZE) return undefined;
+  const plaintext = aeadOpenPieces(suite, key, nonce, [sealed], aad);
+  return plaintext === undefined || plaintext.length === 1 ? plaintext?.[0] : Buffer.concat(plaintext);
+}
+
+/**
+ * One AEAD open of ciphertext ‖ tag that arrived in pieces (socket reads): each piece is opened where it is, and
+ * the plaintext comes back in pieces of the same sizes, with no joining copy. Undefined when authentication fails.
+ */
+export function aeadOpenPieces(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, sealed: readonly Uint8Array[], aad?: Uint8Array): Buffer[] | undefined {
+  const dataLength = sealed.reduce((total, piece) => total + piece.length, 0) - TAG_SIZE;
+  if (dataLength < 0) return undefined;
   const decipher: DecipherGCM | DecipherChaCha20Poly1305 =
     suite === 'aes-256-gcm'
       ? createDecipheriv(suite, key, nonce, { authTagLength: TAG_SIZE })
       : createDecipheriv(suite, key, nonce, { authTagLength: TAG_SIZE });
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-  if (aad !== undefined) decipher.setAAD(aad, { plaintextLength: sealed.length - TAG_SIZE });
-  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE));
+  decipher.setAuthTag(lastBytes(sealed, TAG_SIZE));
+  if (aad !== undefined) decipher.setAAD(aad, { plaintextLength: dataLength });
+  const plaintext: Buffer[] = [];
+  let left = dataLength;
+  for (const piece of sealed) {
+    if (left === 0) break;
+    const data = piece.subarray(0, Math.min(piece.length, left));
+    plaintext.push(decipher.update(data));
+    left -= data.length;
+  }
   try {
     decipher.final();
   } catch {
     return undefined;
   }
-  return plaintext;
+  return plaintext.length > 0 ? plaintext : [Buffer.alloc(0)];
+}
+
+/** The last `n` bytes of `pieces` (joined only when they span pieces). */
+function lastBytes(pieces: readonly Uint8Array[], n: number): Uint8Array {
+  const tail: Uint8Array[] = [];
+  for (let i = pieces.length - 1, left = n; left > 0; i--) {
+    const piece = pieces[i] as Uint8Array;
+    const part = piece.subarray(Math.max(0, piece.length - left));
+    tail.unshift(part);
+    left -= part.length;
+  }
+  return tail.length === 1 ? (tail[0] as Uint8Array) : Buffer.concat(tail);
 }
 
 /** Incremental STREAM encryption: push() plaintext in any split, end() once. Output buffers alternate ciphertext and tag. */

@@ -3,7 +3,7 @@
  * per-direction counter nonce; file content is sealed chunk by chunk under a per-file key with the STREAM nonce.
  */
 import { IntegrityError } from '../errors.js';
-import { aeadOpen, aeadSeal, streamNonce, TAG_SIZE, type AeadSuite } from '../crypto/stream.js';
+import { aeadOpen, aeadOpenPieces, aeadSeal, streamNonce, TAG_SIZE, type AeadSuite } from '../crypto/stream.js';
 import { CHUNK_SIZE, type FrameType } from './frames.js';
 
 function counterNonce(counter: number): Buffer {
@@ -71,16 +71,18 @@ export class ContentOpener {
   }
 
   /**
+   * Opens one chunk, given in the pieces it arrived in; returns its plaintext in pieces.
    * @throws IntegrityError MALFORMED (a non-final chunk that is not full, a chunk too long), TAMPERED (fails
    *   authentication, an empty final chunk after data, anything after the final chunk).
    */
-  open(sealed: Buffer, last: boolean): Buffer {
+  open(sealed: readonly Buffer[], last: boolean): Buffer[] {
     if (this.#done) throw new IntegrityError('TAMPERED', 'data after the final chunk');
-    if (sealed.length > CHUNK_SIZE + TAG_SIZE || sealed.length < TAG_SIZE || (!last && sealed.length !== CHUNK_SIZE + TAG_SIZE)) {
+    const length = sealed.reduce((total, piece) => total + piece.length, 0);
+    if (length > CHUNK_SIZE + TAG_SIZE || length < TAG_SIZE || (!last && length !== CHUNK_SIZE + TAG_SIZE)) {
       throw new IntegrityError('MALFORMED', `chunk ${this.#counter} has a bad length`);
     }
-    if (last && sealed.length === TAG_SIZE && this.#counter > 0) throw new IntegrityError('TAMPERED', 'empty final chunk after data');
-    const plaintext = aeadOpen(this.suite, this.key, streamNonce(this.#counter, last), sealed);
+    if (last && length === TAG_SIZE && this.#counter > 0) throw new IntegrityError('TAMPERED', 'empty final chunk after data');
+    const plaintext = aeadOpenPieces(this.suite, this.key, streamNonce(this.#counter, last), sealed);
     if (plaintext === undefined) throw new IntegrityError('TAMPERED', `chunk ${this.#counter} failed authentication`);
     this.#counter++;
     if (last) this.#done = true;

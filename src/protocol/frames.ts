@@ -68,9 +68,32 @@ export const SESSION_FRAMES = new Set<FrameType>(
   (Object.values(FrameType) as FrameType[]).filter((t) => t >= FrameType.Request || t === FrameType.Error),
 );
 
-export interface Frame {
-  type: FrameType;
-  body: Buffer;
+/** The frame types that carry file content: their bodies are kept in the pieces they arrived in. */
+const CONTENT_FRAMES = new Set<FrameType>([FrameType.Chunk, FrameType.FinalChunk]);
+
+/**
+ * A decoded frame. A content frame's body (256 KiB) spans several socket reads: it is kept as those pieces and
+ * opened piece by piece, as joining it would cost a copy and a large allocation per chunk (docs/PERFORMANCE.md).
+ * `body` joins them for a caller that wants one buffer.
+ */
+export class Frame {
+  readonly length: number;
+  #body: Buffer | undefined;
+
+  constructor(
+    readonly type: FrameType,
+    readonly pieces: readonly Buffer[],
+  ) {
+    this.length = pieces.reduce((total, piece) => total + piece.length, 0);
+  }
+
+  static of(type: FrameType, body: Buffer): Frame {
+    return new Frame(type, [body]);
+  }
+
+  get body(): Buffer {
+    return (this.#body ??= this.pieces.length === 1 ? (this.pieces[0] as Buffer) : Buffer.concat(this.pieces, this.length));
+  }
 }
 
 /** The 5-byte frame header; write it, then the body's pieces. */
@@ -118,7 +141,8 @@ export class FrameDecoder {
         this.#header = checkHeader(head.readUInt32BE(0), head[4] as number, this.allowed);
       }
       if (this.#queue.length < this.#header.length) return frames;
-      frames.push({ type: this.#header.type, body: this.#queue.take(this.#header.length) });
+      const { type, length } = this.#header;
+      frames.push(CONTENT_FRAMES.has(type) ? new Frame(type, this.#queue.takePieces(length)) : Frame.of(type, this.#queue.take(length)));
       this.#header = undefined;
     }
     return frames;

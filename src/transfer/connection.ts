@@ -55,7 +55,7 @@ export class Connection {
       const limit = this.#authenticated ? Infinity : Math.max(0, 1 - this.#frames.length);
       for (const frame of this.#decoder.push(data, limit)) {
         this.#frames.push(frame);
-        this.#queued += frame.body.length;
+        this.#queued += frame.length;
       }
     } catch (error) {
       this.fail(error as SftError);
@@ -91,7 +91,7 @@ export class Connection {
       if (this.#frames.length === 0 && !this.#authenticated && this.#decoder.buffered > 0) this.#read(Buffer.alloc(0));
       const frame = this.#frames.shift();
       if (frame !== undefined) {
-        this.#queued -= frame.body.length;
+        this.#queued -= frame.length;
         if (this.#queued < this.#highWater / 2 && this.socket.isPaused() && !this.socket.destroyed) this.socket.resume();
         return frame;
       }

@@ -239,13 +239,19 @@ export class FileSink {
     wake?.();
   }
 
-  /** Copies `data` into a buffer that moves to the worker, which writes it; waits while more than SINK_BUDGET bytes are not yet written. */
-  async write(data: Buffer): Promise<void> {
+  /** Copies `pieces` into a buffer that moves to the worker, which writes it; waits while more than SINK_BUDGET bytes are not yet written. */
+  async write(pieces: readonly Buffer[]): Promise<void> {
     if (this.#error !== undefined) throw this.#error;
-    const block = this.#block(data.length);
-    new Uint8Array(block, 0, data.length).set(data);
+    const length = pieces.reduce((total, piece) => total + piece.length, 0);
+    const block = this.#block(length);
+    const view = new Uint8Array(block, 0, length);
+    let at = 0;
+    for (const piece of pieces) {
+      view.set(piece, at);
+      at += piece.length;
+    }
     this.#pending += block.byteLength;
-    this.send({ type: 'write', data: block, length: data.length }, [block]);
+    this.send({ type: 'write', data: block, length }, [block]);
     while (this.#pending > SINK_BUDGET && this.#error === undefined) await new Promise<void>((resolve) => (this.#wake = resolve));
     if (this.#error !== undefined) throw this.#error;
   }

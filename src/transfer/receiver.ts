@@ -239,8 +239,8 @@ export class Receiver {
       const chunk = await this.session.next('a chunk');
       if (chunk.type !== FrameType.Chunk && chunk.type !== FrameType.FinalChunk) throw unexpected(chunk, 'a chunk');
       last = chunk.type === FrameType.FinalChunk;
-      const plaintext = opener.open(chunk.body, last);
-      received += plaintext.length;
+      const plaintext = opener.open(chunk.pieces, last);
+      received += plaintext.reduce((total, piece) => total + piece.length, 0);
       if (received > header.size) throw new IntegrityError('TAMPERED', `more data than the announced ${header.size} bytes`);
       await incoming.write(plaintext);
       this.hooks.onProgress?.({ path: header.path, done: received, size: header.size });

@@ -3,7 +3,7 @@
  * through, and the peer's (sealed) errors turned into local ones.
  */
 import { AuthError, IntegrityError, NetworkError, SftError } from '../errors.js';
-import { FrameType, SESSION_FRAMES, type Frame } from '../protocol/frames.js';
+import { FrameType, SESSION_FRAMES, Frame } from '../protocol/frames.js';
 import { ControlChannel } from '../protocol/channel.js';
 import { fileKeys, type SessionKeys } from '../protocol/handshake.js';
 import { decodeError, encodeError } from '../protocol/messages.js';
@@ -64,7 +64,7 @@ export class Session {
     if (frame.type === FrameType.Error) throw unauthenticatedError(frame.body);
     const body = this.#control.open(frame.type, frame.body);
     if (frame.type === FrameType.SealedError) throw peerError(body, this.role === 'client' ? 'the server' : 'the client');
-    return { type: frame.type, body };
+    return Frame.of(frame.type, body);
   }
 
   /**

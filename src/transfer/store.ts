@@ -133,8 +133,8 @@ export class FileStore {
 
 /** Where a received file's bytes go: straight to the file from this thread, or through the file worker. */
 interface Writer {
-  /** Takes verified plaintext (through the worker, its memory moves there). */
-  write(data: Buffer): Promise<void>;
+  /** Takes verified plaintext, in pieces. */
+  write(pieces: readonly Buffer[]): Promise<void>;
   /** The SHA-256 of the whole file, once all of it is written. */
   finish(): Promise<Buffer>;
   /** Stops; resolves once nothing more will be written (what was handed over is written). */
@@ -156,10 +156,12 @@ class DirectWriter implements Writer {
     this.#hash = prefix ?? createHash('sha256');
   }
 
-  async write(data: Buffer): Promise<void> {
-    this.#hash.update(data);
-    for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at, data.length - at, this.position + at);
-    this.position += data.length;
+  async write(pieces: readonly Buffer[]): Promise<void> {
+    for (const data of pieces) {
+      this.#hash.update(data);
+      for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at, data.length - at, this.position + at);
+      this.position += data.length;
+    }
   }
 
   async finish(): Promise<Buffer> {
@@ -188,9 +190,9 @@ export class IncomingFile {
 
   constructor(private readonly parts: IncomingParts) {}
 
-  /** Appends verified plaintext; resolves when more can be taken. */
-  write(data: Buffer): Promise<void> {
-    return this.parts.writer.write(data);
+  /** Appends verified plaintext, given in pieces; resolves when more can be taken. */
+  write(pieces: readonly Buffer[]): Promise<void> {
+    return this.parts.writer.write(pieces);
   }
 
   /** The SHA-256 of the whole file (the resumed prefix included), once all of it is written. */

@@ -39,6 +39,25 @@ export class ByteQueue {
     return out;
   }
 
+  /** Removes the first `n` bytes and returns them as they were pushed (views, never a copy). The caller checks `length` first. */
+  takePieces(n: number): Buffer[] {
+    if (n > this.#length) throw new RangeError(`takePieces(${n}) with only ${this.#length} bytes queued`);
+    this.#length -= n;
+    const pieces: Buffer[] = [];
+    for (let left = n; left > 0; ) {
+      const head = this.#buffers[0] as Buffer;
+      if (head.length <= left) {
+        pieces.push(head);
+        this.#buffers.shift();
+      } else {
+        pieces.push(head.subarray(0, left));
+        this.#buffers[0] = head.subarray(left);
+      }
+      left -= (pieces[pieces.length - 1] as Buffer).length;
+    }
+    return pieces;
+  }
+
   /** Returns the first `n` bytes without removing them (copies when they span buffers). */
   peek(n: number): Buffer {
     const first = this.#buffers[0];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { aeadOpen, aeadSeal, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, StreamOpener, StreamSealer, type AeadSuite } from '../../src/crypto/stream.js';
+import { aeadOpen, aeadOpenPieces, aeadSeal, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, StreamOpener, StreamSealer, type AeadSuite } from '../../src/crypto/stream.js';
 import { hex, pseudoRandomBytes, randomSplit, readVector, SIZES } from '../helpers.js';
 
 interface WycheproofAead {
@@ -41,6 +41,34 @@ describe('AEAD layer (Wycheproof, 96-bit IV, 128-bit tag groups)', () => {
         count++;
       }
       expect(count).toBeGreaterThan(50);
+    });
+  }
+});
+
+describe('AEAD open in pieces (a content frame as it came off the socket)', () => {
+  for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+    it(`${suite}: any split, the tag's bytes split too, opens to the plaintext in pieces of the input's sizes; a flipped bit fails`, () => {
+      const key = randomBytes(32);
+      const nonce = randomBytes(12);
+      const aad = Buffer.of(0x23);
+      for (const size of [0, 1, 15, 16, 17, 65_536, 262_144]) {
+        const plaintext = pseudoRandomBytes(size, size + 3);
+        const sealed = Buffer.concat(aeadSeal(suite, key, nonce, plaintext, aad));
+        const n = sealed.length;
+        const splits = [[sealed], randomSplit(sealed, size + 5), [sealed.subarray(0, n - 8), sealed.subarray(n - 8)], [sealed.subarray(0, n - 1), sealed.subarray(n - 1)], [...sealed.subarray(n - 20)].map((b) => Buffer.of(b))];
+        splits[4]?.unshift(sealed.subarray(0, n - 20));
+        for (const pieces of splits) {
+          const opened = aeadOpenPieces(suite, key, nonce, pieces, aad);
+          expect(opened && Buffer.concat(opened).equals(plaintext), `size ${size}, ${pieces.length} pieces`).toBe(true);
+          if (size > 0 && pieces.length > 1) expect(opened?.[0]?.length).toBe(Math.min(pieces[0]?.length ?? 0, size));
+          const flipped = pieces.map((p) => Buffer.from(p));
+          const last = flipped[flipped.length - 1] as Buffer;
+          last[last.length - 1] = (last[last.length - 1] as number) ^ 0x80;
+          expect(aeadOpenPieces(suite, key, nonce, flipped, aad)).toBeUndefined();
+        }
+        expect(aeadOpenPieces(suite, key, nonce, [sealed], Buffer.of(0x24))).toBeUndefined();
+      }
+      expect(aeadOpenPieces(suite, key, nonce, [Buffer.alloc(15)])).toBeUndefined();
     });
   }
 });

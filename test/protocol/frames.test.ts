@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameDecoder, FrameType, MAX_BODY, encodeFrame } from '../../src/protocol/frames.js';
+import { CHUNK_SIZE, Frame, FrameDecoder, FrameType, MAX_BODY, encodeFrame } from '../../src/protocol/frames.js';
 import { EntryKind, Mode, decodeClientHello, decodeFileHeader, decodeStart, encodeFileHeader, encodeStart } from '../../src/protocol/messages.js';
 import { SftError } from '../../src/errors.js';
+import { pseudoRandomBytes, randomSplit } from '../helpers.js';
 
 const types = Object.values(FrameType) as FrameType[];
 const ALL = new Set(types);
@@ -21,11 +22,27 @@ describe('frame decoder', () => {
           out.push(...decoder.push(bytes.subarray(previous, p)));
           previous = p;
         }
-        expect(out).toEqual(frames);
+        expect(out.map((f) => ({ type: f.type, body: f.body }))).toEqual(frames);
+        for (const f of out) expect(Buffer.concat(f.pieces).equals(f.body)).toBe(true);
         expect(decoder.atBoundary).toBe(true);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('a content frame comes back as views of the buffers it arrived in, a control frame as one buffer', () => {
+    const chunk = encodeFrame(FrameType.Chunk, pseudoRandomBytes(CHUNK_SIZE + 16, 1));
+    const header = encodeFrame(FrameType.FileHeader, pseudoRandomBytes(100, 2));
+    const reads = randomSplit(Buffer.concat([header, chunk, header]), 7).map((piece) => Buffer.from(piece));
+    const decoder = new FrameDecoder(ALL);
+    const frames = reads.flatMap((read) => decoder.push(read));
+    expect(frames.map((f) => f.type)).toEqual([FrameType.FileHeader, FrameType.Chunk, FrameType.FileHeader]);
+    const [first, content] = frames as [Frame, Frame];
+    expect(first.pieces).toHaveLength(1);
+    expect(content.pieces.length).toBeGreaterThan(1);
+    expect(content.pieces.every((piece) => reads.some((read) => read.buffer === piece.buffer))).toBe(true);
+    expect(Buffer.concat(content.pieces).equals(chunk.subarray(5))).toBe(true);
+    expect(content.length).toBe(CHUNK_SIZE + 16);
   });
 
   it('rejects unknown types and lengths over the cap before buffering the body', () => {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { SecureClient, SecureServer, type ClientOptions, type ServerOptions } from '../../src/index.js';
-import { FrameDecoder, FrameType, encodeFrame, type Frame } from '../../src/protocol/frames.js';
+import { FrameDecoder, FrameType, encodeFrame, Frame } from '../../src/protocol/frames.js';
 import { clientFinish, clientHello, passwordCredentials, serverFinish, serverGreeting, serverRespond } from '../../src/protocol/handshake.js';
 import { EntryKind, decodeOffer, decodeRequest, encodeFileHeader, encodeRequest, Op, type Offer, type Request } from '../../src/protocol/messages.js';
 import { Connection } from '../../src/transfer/connection.js';
@@ -161,7 +161,7 @@ export function flipAt(frame: Frame, offset: number): Frame {
   const body = Buffer.from(frame.body);
   const at = offset < 0 ? body.length + offset : Math.min(offset, body.length - 1);
   body[at] = (body[at] as number) ^ 0x01;
-  return { type: frame.type, body };
+  return Frame.of(frame.type, body);
 }
 
 /**

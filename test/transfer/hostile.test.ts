@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync
 import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHUNK_SIZE, FrameType, type Frame } from '../../src/protocol/frames.js';
+import { CHUNK_SIZE, FrameType, Frame } from '../../src/protocol/frames.js';
 import { OfferKind } from '../../src/protocol/messages.js';
 import { pseudoRandomBytes, tempDir } from '../helpers.js';
 import { announceFile, client, flipAt, inboxState, sendPaths, startProxy, startServer, until, type ProxyOptions, type Running } from './harness.js';
@@ -104,7 +104,7 @@ describe('replayed and reordered frames', () => {
       up: (f, n) => {
         if (f.type !== FrameType.FileHeader) return f;
         if (n === 0) first = f.body;
-        return n === 1 && first !== undefined ? { type: f.type, body: first } : f;
+        return n === 1 && first !== undefined ? Frame.of(f.type, first) : f;
       },
     });
     const src = tempDir();
