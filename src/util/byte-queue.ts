@@ -46,14 +46,11 @@ export class ByteQueue {
     const pieces: Buffer[] = [];
     for (let left = n; left > 0; ) {
       const head = this.#buffers[0] as Buffer;
-      if (head.length <= left) {
-        pieces.push(head);
-        this.#buffers.shift();
-      } else {
-        pieces.push(head.subarray(0, left));
-        this.#buffers[0] = head.subarray(left);
-      }
-      left -= (pieces[pieces.length - 1] as Buffer).length;
+      const piece = head.subarray(0, left);
+      if (piece.length === head.length) this.#buffers.shift();
+      else this.#buffers[0] = head.subarray(left);
+      pieces.push(piece);
+      left -= piece.length;
     }
     return pieces;
   }
