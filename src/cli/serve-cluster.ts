@@ -37,6 +37,16 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
   if (setup.workers <= 1) return serveHere(setup, out, openAccounts);
   const listener = createServer({ pauseOnConnect: true });
   await listenOn(listener, setup.options.port ?? 7878, setup.options.host ?? '127.0.0.1');
+  // The port is taken first, so that a port in use is the first thing said. Connections that arrive while the
+  // workers start are admitted (the caps hold) and wait here; they are handed over once the workers are up.
+  const admission = new Admission(setup.admission);
+  const early: { socket: Socket; ticket: Ticket }[] = [];
+  let handOver = (socket: Socket, ticket: Ticket): void => void early.push({ socket, ticket });
+  listener.on('connection', (socket: Socket) => {
+    const decision = admission.admit(socket.remoteAddress ?? '?');
+    if (!decision.admitted) return refuse(socket, decision.reason);
+    handOver(socket, decision.ticket);
+  });
   try {
     // The served directory, the recovery of a killed server's partials, and the PRS: once, here.
     const accounts = setup.accountsFile === undefined ? undefined : await openAccounts(setup.accountsFile);
@@ -45,7 +55,6 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
     const options: ServerOptions = { ...setup.options, ...primary.sharedKey(), recover: false, dir: primary.dir };
     delete options.password;
     const workers = await Promise.all(Array.from({ length: setup.workers }, () => startWorker(options, setup.accountsFile, setup.json)));
-    const admission = new Admission(setup.admission);
     const tickets = new Map<number, Ticket>();
     const load = new Map<ChildProcess, number>(workers.map((w) => [w, 0]));
     let nextId = 0;
@@ -60,20 +69,19 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
         }
       });
     }
-    listener.on('connection', (socket: Socket) => {
-      const decision = admission.admit(socket.remoteAddress ?? '?');
-      if (!decision.admitted) return refuse(socket, decision.reason);
+    handOver = (socket, ticket) => {
       const id = nextId++;
-      tickets.set(id, decision.ticket);
+      tickets.set(id, ticket);
       const worker = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0] as ChildProcess;
       load.set(worker, (load.get(worker) ?? 0) + 1);
       worker.send({ type: 'connection', id } satisfies ToWorker, socket, { keepOpen: false }, (error) => {
         if (error === null) return;
         socket.destroy();
-        decision.ticket.closed();
+        ticket.closed();
         tickets.delete(id);
       });
-    });
+    };
+    for (const { socket, ticket } of early.splice(0)) handOver(socket, ticket);
     const address = listener.address() as { address: string; port: number };
     const stopping = stopSignal();
     out.event({ event: 'listening', host: address.address, port: address.port, dir: primary.dir, workers: setup.workers, mode: mode(setup) });
@@ -88,6 +96,7 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
     out.event({ event: 'stopped' });
   } finally {
     listener.close();
+    for (const { socket } of early) socket.destroy();
   }
 }
 

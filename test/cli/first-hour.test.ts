@@ -452,6 +452,36 @@ describe('the connection cap holds across worker processes', () => {
     });
   }
 
+  it('serve --workers 2: a connection made while the workers start, before "listening", is greeted, not left hanging', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const child = spawnSft(['serve', '--port', String(port), '--dir', join(tempDir(), 'inbox'), '--iterations', '1000', '--json', '--workers', '2']);
+    let listening = false;
+    child.stdout?.on('data', () => (listening = true));
+    // Connect as soon as the port takes connections: the primary binds it before it forks its workers.
+    let socket: Socket | undefined;
+    let early = false;
+    for (const deadline = Date.now() + 20_000; socket === undefined && Date.now() < deadline; ) {
+      socket = await new Promise<Socket | undefined>((resolve) => {
+        const attempt = connect({ host: '127.0.0.1', port });
+        attempt.once('connect', () => ((early = !listening), resolve(attempt)));
+        attempt.once('error', () => setTimeout(() => resolve(undefined), 5));
+      });
+    }
+    expect(socket, 'never connected').toBeDefined();
+    sockets.push(socket as Socket);
+    expect(early, 'connected only after "listening": the case was not exercised').toBe(true);
+    const first = await new Promise<Buffer | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 10_000);
+      socket?.once('data', (data: Buffer) => (clearTimeout(timer), resolve(data)));
+    });
+    expect(first?.[4], 'no greeting within 10 s').toBe(FrameType.Greeting);
+  });
+
   it('serve --workers 2 --max-connections 3: of five connections, three are greeted, the 4th and 5th closed without a greeting', async () => {
     const server = await serve(['--workers', '2', '--max-connections', '3', '--max-unauthenticated', '100']);
     const answers = [];
