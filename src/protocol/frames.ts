@@ -96,6 +96,13 @@ export class Frame {
   }
 }
 
+/** More pieces than this (a peer trickling tiny reads) are joined: the work and memory per frame stay bounded. */
+const MAX_PIECES = 16;
+
+function contentFrame(type: FrameType, pieces: Buffer[], length: number): Frame {
+  return new Frame(type, pieces.length > MAX_PIECES ? [Buffer.concat(pieces, length)] : pieces);
+}
+
 /** The 5-byte frame header; write it, then the body's pieces. */
 export function frameHeader(type: FrameType, bodyLength: number): Buffer {
   const header = Buffer.allocUnsafe(5);
@@ -142,7 +149,7 @@ export class FrameDecoder {
       }
       if (this.#queue.length < this.#header.length) return frames;
       const { type, length } = this.#header;
-      frames.push(CONTENT_FRAMES.has(type) ? new Frame(type, this.#queue.takePieces(length)) : Frame.of(type, this.#queue.take(length)));
+      frames.push(CONTENT_FRAMES.has(type) ? contentFrame(type, this.#queue.takePieces(length), length) : Frame.of(type, this.#queue.take(length)));
       this.#header = undefined;
     }
     return frames;

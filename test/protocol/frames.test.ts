@@ -43,6 +43,12 @@ describe('frame decoder', () => {
     expect(content.pieces.every((piece) => reads.some((read) => read.buffer === piece.buffer))).toBe(true);
     expect(Buffer.concat(content.pieces).equals(chunk.subarray(5))).toBe(true);
     expect(content.length).toBe(CHUNK_SIZE + 16);
+    // Trickled a byte at a time, the same frame is joined: at most 16 pieces, whatever the peer does.
+    const trickled = new FrameDecoder(ALL);
+    const slow = [...chunk.subarray(0, 4000)].map((b) => Buffer.of(b));
+    const [joined] = [...slow, chunk.subarray(4000)].flatMap((read) => trickled.push(read));
+    expect(joined?.pieces).toHaveLength(1);
+    expect(joined?.body.equals(chunk.subarray(5))).toBe(true);
   });
 
   it('rejects unknown types and lengths over the cap before buffering the body', () => {
