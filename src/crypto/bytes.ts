@@ -15,3 +15,8 @@ export function u64be(value: number): Buffer {
   out.writeBigUInt64BE(BigInt(value));
   return out;
 }
+
+/** The total length of `pieces` (a body or plaintext kept in the pieces it arrived in). */
+export function byteLength(pieces: readonly Uint8Array[]): number {
+  return pieces.reduce((total, piece) => total + piece.length, 0);
+}

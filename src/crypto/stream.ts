@@ -6,6 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305, type CipherGCM, type DecipherChaCha20Poly1305, type DecipherGCM } from 'node:crypto';
 import { IntegrityError, UsageError } from '../errors.js';
+import { byteLength } from './bytes.js';
 import { ByteQueue } from '../util/byte-queue.js';
 
 export type AeadSuite = 'chacha20-poly1305' | 'aes-256-gcm';
@@ -49,7 +50,7 @@ export function aeadOpen(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, s
  * the plaintext comes back in pieces of the same sizes, with no joining copy. Undefined when authentication fails.
  */
 export function aeadOpenPieces(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, sealed: readonly Uint8Array[], aad?: Uint8Array): Buffer[] | undefined {
-  const dataLength = sealed.reduce((total, piece) => total + piece.length, 0) - TAG_SIZE;
+  const dataLength = byteLength(sealed) - TAG_SIZE;
   if (dataLength < 0) return undefined;
   const decipher: DecipherGCM | DecipherChaCha20Poly1305 =
     suite === 'aes-256-gcm'

@@ -3,6 +3,7 @@
  * per-direction counter nonce; file content is sealed chunk by chunk under a per-file key with the STREAM nonce.
  */
 import { IntegrityError } from '../errors.js';
+import { byteLength } from '../crypto/bytes.js';
 import { aeadOpen, aeadOpenPieces, aeadSeal, streamNonce, TAG_SIZE, type AeadSuite } from '../crypto/stream.js';
 import { CHUNK_SIZE, type FrameType } from './frames.js';
 
@@ -77,7 +78,7 @@ export class ContentOpener {
    */
   open(sealed: readonly Buffer[], last: boolean): Buffer[] {
     if (this.#done) throw new IntegrityError('TAMPERED', 'data after the final chunk');
-    const length = sealed.reduce((total, piece) => total + piece.length, 0);
+    const length = byteLength(sealed);
     if (length > CHUNK_SIZE + TAG_SIZE || length < TAG_SIZE || (!last && length !== CHUNK_SIZE + TAG_SIZE)) {
       throw new IntegrityError('MALFORMED', `chunk ${this.#counter} has a bad length`);
     }

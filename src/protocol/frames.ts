@@ -4,6 +4,7 @@
  * its frame type, and the type against the set the session allows at this point, before anything is buffered.
  */
 import { IntegrityError } from '../errors.js';
+import { byteLength } from '../crypto/bytes.js';
 import { ByteQueue } from '../util/byte-queue.js';
 
 export const FrameType = {
@@ -84,7 +85,7 @@ export class Frame {
     readonly type: FrameType,
     readonly pieces: readonly Buffer[],
   ) {
-    this.length = pieces.reduce((total, piece) => total + piece.length, 0);
+    this.length = byteLength(pieces);
   }
 
   static of(type: FrameType, body: Buffer): Frame {

@@ -9,6 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { SftError } from '../errors.js';
+import { byteLength } from '../crypto/bytes.js';
 import { CHUNK_SIZE } from '../protocol/frames.js';
 
 
@@ -242,7 +243,7 @@ export class FileSink {
   /** Copies `pieces` into a buffer that moves to the worker, which writes it; waits while more than SINK_BUDGET bytes are not yet written. */
   async write(pieces: readonly Buffer[]): Promise<void> {
     if (this.#error !== undefined) throw this.#error;
-    const length = pieces.reduce((total, piece) => total + piece.length, 0);
+    const length = byteLength(pieces);
     const block = this.#block(length);
     const view = new Uint8Array(block, 0, length);
     let at = 0;

@@ -5,7 +5,7 @@
  * (fsync, place, directory fsync) while the next file streams in; Receipts go back in order.
  */
 import { IntegrityError, SftError } from '../errors.js';
-import { equalConstantTime } from '../crypto/bytes.js';
+import { byteLength, equalConstantTime } from '../crypto/bytes.js';
 import { CHUNK_SIZE, FrameType, type Frame } from '../protocol/frames.js';
 import { ContentOpener } from '../protocol/channel.js';
 import {
@@ -240,7 +240,7 @@ export class Receiver {
       if (chunk.type !== FrameType.Chunk && chunk.type !== FrameType.FinalChunk) throw unexpected(chunk, 'a chunk');
       last = chunk.type === FrameType.FinalChunk;
       const plaintext = opener.open(chunk.pieces, last);
-      received += plaintext.reduce((total, piece) => total + piece.length, 0);
+      received += byteLength(plaintext);
       if (received > header.size) throw new IntegrityError('TAMPERED', `more data than the announced ${header.size} bytes`);
       await incoming.write(plaintext);
       this.hooks.onProgress?.({ path: header.path, done: received, size: header.size });
