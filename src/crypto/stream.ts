@@ -41,8 +41,8 @@ export function aeadSeal(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, p
 
 /** One AEAD open of ciphertext ‖ tag. Returns undefined when authentication fails: callers name the error. */
 export function aeadOpen(suite: AeadSuite, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer | undefined {
-  const plaintext = aeadOpenPieces(suite, key, nonce, [sealed], aad);
-  return plaintext === undefined || plaintext.length === 1 ? plaintext?.[0] : Buffer.concat(plaintext);
+  // One piece in, one piece out.
+  return aeadOpenPieces(suite, key, nonce, [sealed], aad)?.[0];
 }
 
 /**
