@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { listenOn } from '../util/listen.js';
 import { SecureServer, refuse, type AccountDirectory, type ServerOptions } from '../transfer/server.js';
 import { Admission, type AdmissionLimits, type Ticket } from '../transfer/admission.js';
+import { SftError } from '../errors.js';
 import type { Reporter } from './reporter.js';
 import { stopSignal } from './stop-signal.js';
 
@@ -55,48 +56,87 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
     const options: ServerOptions = { ...setup.options, ...primary.sharedKey(), recover: false, dir: primary.dir };
     delete options.password;
     const workers = await Promise.all(Array.from({ length: setup.workers }, () => startWorker(options, setup.accountsFile, setup.json)));
-    const tickets = new Map<number, Ticket>();
-    const load = new Map<ChildProcess, number>(workers.map((w) => [w, 0]));
-    let nextId = 0;
-    for (const worker of workers) {
-      worker.on('message', (message: ToPrimary) => {
-        const ticket = 'id' in message ? tickets.get(message.id) : undefined;
-        if (message.type === 'authenticated') ticket?.authenticated();
-        if (message.type === 'closed' && ticket !== undefined) {
-          ticket.closed();
-          tickets.delete(message.id);
-          load.set(worker, (load.get(worker) ?? 1) - 1);
-        }
-      });
-    }
-    handOver = (socket, ticket) => {
-      const id = nextId++;
-      tickets.set(id, ticket);
-      const worker = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0] as ChildProcess;
-      load.set(worker, (load.get(worker) ?? 0) + 1);
-      worker.send({ type: 'connection', id } satisfies ToWorker, socket, { keepOpen: false }, (error) => {
-        if (error === null) return;
-        socket.destroy();
-        ticket.closed();
-        tickets.delete(id);
-      });
-    };
+    let lostAll: (error: Error) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (lostAll = reject));
+    const pool = new WorkerPool(workers, out, () => lostAll(new SftError('INTERNAL', 'every server process exited; not serving')));
+    handOver = (socket, ticket) => pool.handOver(socket, ticket);
     for (const { socket, ticket } of early.splice(0)) handOver(socket, ticket);
     const address = listener.address() as { address: string; port: number };
     const stopping = stopSignal();
     out.event({ event: 'listening', host: address.address, port: address.port, dir: primary.dir, workers: setup.workers, mode: mode(setup) });
     out.info(`listening on ${address.address}:${address.port}, ${mode(setup)}, serving ${primary.dir} (${setup.workers} processes)`);
-    const signal = await stopping;
+    const signal = await Promise.race([stopping, failed]);
     out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
     listener.close();
-    await Promise.all(workers.map((worker) => new Promise((resolve) => {
-      worker.once('exit', resolve);
-      worker.send({ type: 'stop' } satisfies ToWorker);
-    })));
+    await pool.stop();
     out.event({ event: 'stopped' });
   } finally {
     listener.close();
     for (const { socket } of early) socket.destroy();
+  }
+}
+
+/**
+ * The running workers, how many connections each serves, and the admission ticket of every connection handed over:
+ * a ticket is closed when its worker reports the connection closed, when the hand-over fails, or when the worker
+ * exits (a worker that dies is dropped; the others go on serving).
+ */
+class WorkerPool {
+  readonly #load: Map<ChildProcess, number>;
+  readonly #held = new Map<number, { ticket: Ticket; worker: ChildProcess }>();
+  #nextId = 0;
+  #stopping = false;
+
+  constructor(workers: ChildProcess[], private readonly out: Reporter, private readonly lostAll: () => void) {
+    this.#load = new Map(workers.map((worker) => [worker, 0]));
+    for (const worker of workers) {
+      worker.on('message', (message: ToPrimary) => this.#heard(message));
+      worker.once('exit', (code, signal) => this.#lost(worker, code ?? signal));
+    }
+  }
+
+  handOver(socket: Socket, ticket: Ticket): void {
+    const worker = [...this.#load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
+    if (worker === undefined) return void (socket.destroy(), ticket.closed());
+    const id = this.#nextId++;
+    this.#held.set(id, { ticket, worker });
+    this.#load.set(worker, (this.#load.get(worker) ?? 0) + 1);
+    worker.send({ type: 'connection', id } satisfies ToWorker, socket, { keepOpen: false }, (error) => {
+      if (error === null) return;
+      socket.destroy();
+      this.#release(id);
+    });
+  }
+
+  /** Asks every worker to finish its transfers and waits until all have exited. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all([...this.#load.keys()].map((worker) => new Promise((resolve) => {
+      worker.once('exit', resolve);
+      worker.send({ type: 'stop' } satisfies ToWorker, () => undefined);
+    })));
+  }
+
+  #heard(message: ToPrimary): void {
+    if (message.type === 'authenticated') this.#held.get(message.id)?.ticket.authenticated();
+    if (message.type === 'closed') this.#release(message.id);
+  }
+
+  #release(id: number): void {
+    const held = this.#held.get(id);
+    if (held === undefined) return;
+    this.#held.delete(id);
+    held.ticket.closed();
+    const load = this.#load.get(held.worker);
+    if (load !== undefined) this.#load.set(held.worker, load - 1);
+  }
+
+  #lost(worker: ChildProcess, how: number | string | null): void {
+    this.#load.delete(worker);
+    for (const [id, held] of this.#held) if (held.worker === worker) this.#release(id);
+    if (this.#stopping) return;
+    this.out.warn(`a server process exited (${typeof how === 'number' ? `code ${how}` : how}); ${this.#load.size} left`);
+    if (this.#load.size === 0) this.lostAll();
   }
 }
 
@@ -143,6 +183,8 @@ export async function serveWorker(out: Reporter, openAccounts: (file: string) =>
   }
   report(server, out);
   process.on('message', (message: ToWorker, socket?: Socket) => {
+    // A socket that closed before the primary could pass it arrives as a message without one.
+    if (message.type === 'connection' && socket === undefined) send({ type: 'closed', id: message.id });
     if (message.type === 'connection' && socket !== undefined) {
       server.handle(socket, { authenticated: () => send({ type: 'authenticated', id: message.id }), closed: () => send({ type: 'closed', id: message.id }) });
     }

@@ -482,6 +482,27 @@ describe('the connection cap holds across worker processes', () => {
     expect(first?.[4], 'no greeting within 10 s').toBe(FrameType.Greeting);
   });
 
+  it('serve --workers 2: when a worker dies the other serves every connection; when both have died, one line and exit 1', async () => {
+    const server = await serve(['--workers', '2']);
+    const workers = () => readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    const [first, second] = workers();
+    expect(second, 'two worker processes').toBeDefined();
+    process.kill(first as number, 'SIGKILL');
+    await until(() => server.stderr().includes('a server process exited (SIGKILL); 1 left'), 10_000);
+    const dir = tempDir();
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(join(dir, `f${i}.txt`), `file ${i}`);
+      const sent = await sft(['send', join(dir, `f${i}.txt`), '--to', `127.0.0.1:${server.port}`]);
+      expect(sent.code, sent.stderr).toBe(0);
+      expect(readFileSync(join(server.inbox, `f${i}.txt`), 'utf8')).toBe(`file ${i}`);
+    }
+    process.kill(second as number, 'SIGKILL');
+    expect(await server.exit).toBe(1);
+    const lines = server.stderr().trim().split('\n');
+    expect(lines.at(-1)).toMatch(/every server process exited; not serving$/);
+    expect(server.stderr()).not.toMatch(STACK);
+  });
+
   it('serve --workers 2 --max-connections 3: of five connections, three are greeted, the 4th and 5th closed without a greeting', async () => {
     const server = await serve(['--workers', '2', '--max-connections', '3', '--max-unauthenticated', '100']);
     const answers = [];
