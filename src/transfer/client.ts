@@ -38,7 +38,10 @@ export interface ClientOptions {
   localAddress?: string;
   /** Connect and handshake timeout, ms. Default 10 s. */
   connectTimeout?: number;
-  /** An sft server greets at once: no greeting within this long means it is not one (or is overloaded), ms. Default 1 s. */
+  /**
+   * An sft server greets at once: no greeting within this long means it is not one (or is overloaded), ms. Default
+   * 3 s: 1 s was tight on a loaded two-core machine (one of 8 clients starting at once timed out in a bench run).
+   */
   greetingTimeout?: number;
   /** Drop the session after this long without traffic, ms. Default 60 s. */
   idleTimeout?: number;
@@ -227,7 +230,7 @@ export class SecureClient {
     const { host, port = 7878, connectTimeout = 10_000, idleTimeout = 60_000 } = o;
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     socket.setNoDelay(true);
-    const first = await firstBytes(socket, o.greetingTimeout ?? 1000, where);
+    const first = await firstBytes(socket, o.greetingTimeout ?? 3000, where);
     const conn = new Connection(socket, HANDSHAKE_FRAMES.fromServer, first);
     socket.resume();
     socket.setTimeout(idleTimeout, () => conn.fail(new NetworkError('TIMEOUT', 'idle timeout')));
