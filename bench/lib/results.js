@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { MiB, sizeLabel } from './files.js';
 
 const fixed = (value, digits = 2) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
+/** Two decimals, or three where two would round a ratio onto its goal (1.003 against ≤ 1 reads 1.003, not 1.00). */
+const ratioText = (ratio, goal) => fixed(ratio, ratio !== undefined && goal !== undefined && ratio !== goal && fixed(ratio) === fixed(goal) ? 3 : 2);
 /** A Markdown table cell: a '|' in the text would end the cell. */
 const cell = (text) => String(text).replace(/\|/g, '\\|');
 const escapeXml = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -113,7 +115,7 @@ class Section {
     const ratio = measured ? ours / theirs : undefined;
     const met = goal === undefined || ratio === undefined ? undefined : ratio <= goal;
     const digits = unit === 'MiB' ? 1 : 2;
-    this.#check({ what, sft: `${fixed(ours, digits)} ${unit}`, peer: peer === undefined ? '' : `${peer} ${fixed(theirs, digits)} ${unit}`, ratio: fixed(ratio), goal: goal === undefined ? 'report' : `≤ ${goal}`, met, why: measured ? undefined : why ?? 'not measured' }, main);
+    this.#check({ what, sft: `${fixed(ours, digits)} ${unit}`, peer: peer === undefined ? '' : `${peer} ${fixed(theirs, digits)} ${unit}`, ratio: ratioText(ratio, goal), goal: goal === undefined ? 'report' : `≤ ${goal}`, met, why: measured ? undefined : why ?? 'not measured' }, main);
   }
 
   /** A goal on sft's figure alone (peak RSS under a bound): met when `value` < `max`. */
