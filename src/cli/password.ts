@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { UsageError } from '../errors.js';
 
 export interface PasswordSource {
@@ -62,24 +64,31 @@ function prompt(question: string, { stdin, stderr }: PasswordSource): Promise<st
 }
 
 /**
- * zxcvbn score 0..4 and its advice; scores below 3 get a warning. Loaded on first use (the dictionaries cost time
- * and memory that only the commands taking a new password need), and built per call so that its ranked dictionaries
- * (~3 MiB of heap) go to the collector instead of living as long as a server. The English word lists (another
- * ~0.45 s per run) are left out: the common-password list and keyboard patterns catch what matters, and only the
- * English messages are taken.
+ * zxcvbn score 0..4 and its advice; scores below 3 get a warning. The check runs in a worker thread that ends with
+ * it, so that zxcvbn's modules (their word lists live as long as the module that exports them) never enter this
+ * thread's heap: loaded here, they made V8 run mark-compacts all through a large transfer (an in-process server
+ * receiving 1 GiB: 50-84 instead of 8-9, 4.5-5.3 instead of 3.2-3.3 s of user time; docs/PERFORMANCE.md). The
+ * English word lists (another ~0.45 s per run) are left out: the common-password list and keyboard patterns catch
+ * what matters, and only the English messages are taken.
  */
 export async function passwordStrength(password: string): Promise<{ score: number; advice: string }> {
-  const [{ ZxcvbnFactory }, zxcvbnCommon, { default: enTranslations }] = await Promise.all([
-    import('@zxcvbn-ts/core'),
-    import('@zxcvbn-ts/language-common'),
-    import('@zxcvbn-ts/language-en/dist/translations.mjs'),
-  ]);
-  const zxcvbn = new ZxcvbnFactory({
-    dictionary: zxcvbnCommon.dictionary,
-    graphs: zxcvbnCommon.adjacencyGraphs,
-    translations: enTranslations,
+  const worker = new Worker(`(${strengthMain.toString()})()`, { eval: true, workerData: { password: password.slice(0, 256), from: fileURLToPath(import.meta.url) } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the password strength check ended with code ${code}`)));
   });
-  const result = zxcvbn.check(password.slice(0, 256));
+}
+
+/** The worker's program (plain JavaScript once compiled; its text is all the worker gets). */
+function strengthMain(this: void): void {
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+  const require = process.getBuiltinModule('node:module').createRequire((workerData as { from: string }).from);
+  const { ZxcvbnFactory } = require('@zxcvbn-ts/core') as typeof import('@zxcvbn-ts/core');
+  const common = require('@zxcvbn-ts/language-common') as typeof import('@zxcvbn-ts/language-common');
+  const translations = require('@zxcvbn-ts/language-en/dist/translations.cjs') as (typeof import('@zxcvbn-ts/language-en'))['translations'];
+  const zxcvbn = new ZxcvbnFactory({ dictionary: common.dictionary, graphs: common.adjacencyGraphs, translations });
+  const result = zxcvbn.check((workerData as { password: string }).password);
   const advice = [result.feedback.warning, ...result.feedback.suggestions].filter(Boolean).join(' ');
-  return { score: result.score, advice };
+  parentPort?.postMessage({ score: result.score, advice });
 }
