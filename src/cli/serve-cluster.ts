@@ -56,16 +56,14 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
     const options: ServerOptions = { ...setup.options, ...primary.sharedKey(), recover: false, dir: primary.dir };
     delete options.password;
     const workers = await Promise.all(Array.from({ length: setup.workers }, () => startWorker(options, setup.accountsFile, setup.json)));
-    let lostAll: (error: Error) => void = () => undefined;
-    const failed = new Promise<never>((_, reject) => (lostAll = reject));
-    const pool = new WorkerPool(workers, out, () => lostAll(new SftError('INTERNAL', 'every server process exited; not serving')));
+    const pool = new WorkerPool(workers, out);
     handOver = (socket, ticket) => pool.handOver(socket, ticket);
     for (const { socket, ticket } of early.splice(0)) handOver(socket, ticket);
     const address = listener.address() as { address: string; port: number };
     const stopping = stopSignal();
     out.event({ event: 'listening', host: address.address, port: address.port, dir: primary.dir, workers: setup.workers, mode: mode(setup) });
     out.info(`listening on ${address.address}:${address.port}, ${mode(setup)}, serving ${primary.dir} (${setup.workers} processes)`);
-    const signal = await Promise.race([stopping, failed]);
+    const signal = await Promise.race([stopping, pool.lost]);
     out.info(`${signal}: no new connections; waiting up to ${GRACE_MS / 1000} s for running transfers`);
     listener.close();
     await pool.stop();
@@ -77,34 +75,49 @@ export async function serveWith(setup: ServeSetup, out: Reporter, openAccounts: 
 }
 
 /**
- * The running workers, how many connections each serves, and the admission ticket of every connection handed over:
- * a ticket is closed when its worker reports the connection closed, when the hand-over fails, or when the worker
- * exits (a worker that dies is dropped; the others go on serving).
+ * The running workers, how many connections each serves, and the admission ticket of every connection handed over.
+ * A ticket is closed when its worker reports the connection closed, and dropped (no count against its source) when
+ * the hand-over fails or the worker dies. A worker that dies is dropped too; the others go on serving, and `lost`
+ * rejects when none is left.
  */
 class WorkerPool {
-  readonly #load: Map<ChildProcess, number>;
+  readonly lost: Promise<never>;
+  readonly #load = new Map<ChildProcess, number>();
   readonly #held = new Map<number, { ticket: Ticket; worker: ChildProcess }>();
+  readonly #out: Reporter;
+  #lostAll: (error: Error) => void = () => undefined;
   #nextId = 0;
   #stopping = false;
 
-  constructor(workers: ChildProcess[], private readonly out: Reporter, private readonly lostAll: () => void) {
-    this.#load = new Map(workers.map((worker) => [worker, 0]));
+  constructor(workers: ChildProcess[], out: Reporter) {
+    this.#out = out;
+    this.lost = new Promise<never>((_, reject) => (this.#lostAll = reject));
+    this.lost.catch(() => undefined); // the caller races it; never an unhandled rejection
     for (const worker of workers) {
       worker.on('message', (message: ToPrimary) => this.#heard(message));
       worker.once('exit', (code, signal) => this.#lost(worker, code ?? signal));
+      // A worker that died after it started, while the others were still starting, has no 'exit' event to come.
+      if (worker.exitCode === null && worker.signalCode === null && worker.connected) this.#load.set(worker, 0);
     }
+    if (this.#load.size === 0) this.#lostAll(new SftError('INTERNAL', 'every server process exited; not serving'));
   }
 
   handOver(socket: Socket, ticket: Ticket): void {
     const worker = [...this.#load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
-    if (worker === undefined) return void (socket.destroy(), ticket.closed());
+    if (worker === undefined) {
+      socket.destroy();
+      ticket.dropped();
+      return;
+    }
     const id = this.#nextId++;
     this.#held.set(id, { ticket, worker });
     this.#load.set(worker, (this.#load.get(worker) ?? 0) + 1);
     worker.send({ type: 'connection', id } satisfies ToWorker, socket, { keepOpen: false }, (error) => {
       if (error === null) return;
       socket.destroy();
-      this.#release(id);
+      this.#release(id, 'dropped');
+      // The channel closes before 'exit' is emitted: stop choosing this worker now.
+      if (!worker.connected) this.#lost(worker, 'its channel closed');
     });
   }
 
@@ -113,30 +126,30 @@ class WorkerPool {
     this.#stopping = true;
     await Promise.all([...this.#load.keys()].map((worker) => new Promise((resolve) => {
       worker.once('exit', resolve);
-      worker.send({ type: 'stop' } satisfies ToWorker, () => undefined);
+      worker.send({ type: 'stop' } satisfies ToWorker, (error) => error !== null && resolve(undefined));
     })));
   }
 
   #heard(message: ToPrimary): void {
     if (message.type === 'authenticated') this.#held.get(message.id)?.ticket.authenticated();
-    if (message.type === 'closed') this.#release(message.id);
+    if (message.type === 'closed') this.#release(message.id, 'closed');
   }
 
-  #release(id: number): void {
+  #release(id: number, how: 'closed' | 'dropped'): void {
     const held = this.#held.get(id);
     if (held === undefined) return;
     this.#held.delete(id);
-    held.ticket.closed();
+    held.ticket[how]();
     const load = this.#load.get(held.worker);
     if (load !== undefined) this.#load.set(held.worker, load - 1);
   }
 
   #lost(worker: ChildProcess, how: number | string | null): void {
-    this.#load.delete(worker);
-    for (const [id, held] of this.#held) if (held.worker === worker) this.#release(id);
+    if (!this.#load.delete(worker)) return;
+    for (const [id, held] of this.#held) if (held.worker === worker) this.#release(id, 'dropped');
     if (this.#stopping) return;
-    this.out.warn(`a server process exited (${typeof how === 'number' ? `code ${how}` : how}); ${this.#load.size} left`);
-    if (this.#load.size === 0) this.lostAll();
+    this.#out.warn(`a server process exited (${typeof how === 'number' ? `code ${how}` : how}); ${this.#load.size} left`);
+    if (this.#load.size === 0) this.#lostAll(new SftError('INTERNAL', 'every server process exited; not serving'));
   }
 }
 

@@ -69,6 +69,8 @@ export interface Ticket {
   authenticated(): void;
   /** The connection ended: without authenticating, that counts towards the source's backoff. */
   closed(): void;
+  /** The server ended it for a reason of its own (a hand-over failed, its process died): no count against the source. */
+  dropped(): void;
 }
 
 export type Admitted = { admitted: true; ticket: Ticket } | { admitted: false; reason: string };
@@ -104,6 +106,15 @@ export class Admission {
 
   #ticket(source: string): Ticket {
     let state: 'waiting' | 'authenticated' | 'closed' = 'waiting';
+    const end = (counts: boolean): void => {
+      if (state === 'closed') return;
+      if (state === 'waiting') {
+        this.#leaveWaiting(source);
+        if (counts) this.#fail(source);
+      }
+      state = 'closed';
+      this.#connections--;
+    };
     return {
       source,
       authenticated: () => {
@@ -112,15 +123,8 @@ export class Admission {
         this.#leaveWaiting(source);
         this.#penalties.delete(source);
       },
-      closed: () => {
-        if (state === 'closed') return;
-        if (state === 'waiting') {
-          this.#leaveWaiting(source);
-          this.#fail(source);
-        }
-        state = 'closed';
-        this.#connections--;
-      },
+      closed: () => end(true),
+      dropped: () => end(false),
     };
   }
 

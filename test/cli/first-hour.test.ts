@@ -503,6 +503,22 @@ describe('the connection cap holds across worker processes', () => {
     expect(server.stderr()).not.toMatch(STACK);
   });
 
+  it('serve --workers 2: the connections of a worker that dies no longer count against their source', async () => {
+    const server = await serve(['--workers', '2', '--max-unauthenticated', '2']);
+    // Two connections that never authenticate: one on each worker (the fewest connections first), both greeted.
+    const held = [await firstWords(server.port), await firstWords(server.port)];
+    expect(held.map((h) => h.greeted)).toEqual([true, true]);
+    const [first] = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    process.kill(first as number, 'SIGKILL');
+    await until(() => server.stderr().includes('a server process exited (SIGKILL); 1 left'), 10_000);
+    // The dead worker's connection gave its place back: one of two is taken, so a send from the same address is admitted.
+    const dir = tempDir();
+    writeFileSync(join(dir, 'after.txt'), 'after');
+    const sent = await sft(['send', join(dir, 'after.txt'), '--to', `127.0.0.1:${server.port}`]);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(readFileSync(join(server.inbox, 'after.txt'), 'utf8')).toBe('after');
+  });
+
   it('serve --workers 2 --max-connections 3: of five connections, three are greeted, the 4th and 5th closed without a greeting', async () => {
     const server = await serve(['--workers', '2', '--max-connections', '3', '--max-unauthenticated', '100']);
     const answers = [];

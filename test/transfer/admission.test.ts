@@ -71,6 +71,23 @@ describe('admission', () => {
     expect(admission.admit('10.0.0.3').admitted).toBe(true);
   });
 
+  it('a dropped connection (the server ended it: a failed hand-over, a dead worker) gives its place back without a penalty', () => {
+    const admission = new Admission({ maxConnections: 3, maxUnauthenticatedPerSource: 1, failuresBeforeBackoff: 1, maxBackoff: 4000 }, () => 0);
+    for (let i = 0; i < 5; i++) {
+      const decision = admission.admit('10.0.0.4');
+      expect(decision.admitted, `attempt ${i}`).toBe(true);
+      if (decision.admitted) {
+        decision.ticket.dropped();
+        decision.ticket.dropped();
+        decision.ticket.closed();
+      }
+    }
+    expect(admission.connections).toBe(0);
+    const closed = admission.admit('10.0.0.4');
+    if (closed.admitted) closed.ticket.closed();
+    expect(admission.admit('10.0.0.4')).toMatchObject({ admitted: false, reason: expect.stringMatching(/failed attempts/) });
+  });
+
   it('groups IPv6 sources by /64 and IPv4-mapped addresses by their IPv4', () => {
     expect(sourceOf('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
     expect(sourceOf('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
