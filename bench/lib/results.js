@@ -5,8 +5,12 @@ import { join } from 'node:path';
 import { MiB, sizeLabel } from './files.js';
 
 const fixed = (value, digits = 2) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
-/** Two decimals, or three where two would round a ratio onto its goal (1.003 against ≤ 1 reads 1.003, not 1.00). */
-const ratioText = (ratio, goal) => fixed(ratio, ratio !== undefined && goal !== undefined && ratio !== goal && fixed(ratio) === fixed(goal) ? 3 : 2);
+/** Two decimals, or as many more (up to five) as it takes for a ratio that is not its goal not to print as it. */
+const ratioText = (ratio, goal) => {
+  let digits = 2;
+  while (ratio !== undefined && goal !== undefined && ratio !== goal && digits < 5 && fixed(ratio, digits) === fixed(goal, digits)) digits++;
+  return fixed(ratio, digits);
+};
 /** A Markdown table cell: a '|' in the text would end the cell. */
 const cell = (text) => String(text).replace(/\|/g, '\\|');
 const escapeXml = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
