@@ -34,9 +34,9 @@ function ignoreClosedReaders(...streams: NodeJS.WriteStream[]): void {
 /**
  * Stops V8's young generation from growing past 4 MiB (32 MiB by default on Node 20 and 22, 128 on Node 24), which a
  * many-file send fills and keeps in its peak RSS: 118 → 93 MiB at 10,000 files, for 3–5% more CPU
- * (docs/PERFORMANCE.md). The cap is read only at start, the growth factor at each growth. Process-wide: every command but
- * encrypt and decrypt, the relay, an in-process server and their worker threads; serve's forked workers start with
- * their own cap. A user's own semi-space flag wins.
+ * (docs/PERFORMANCE.md). The cap is read only at start, the growth factor at each growth. Process-wide: every
+ * command but encrypt and decrypt, the relay, an in-process server and their worker threads; serve's forked workers
+ * start with their own cap. A user's own semi-space flag wins.
  */
 function keepYoungGenerationSmall(): void {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((flag) => flag.includes('semi-space'));

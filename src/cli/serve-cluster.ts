@@ -96,10 +96,12 @@ class WorkerPool {
     for (const worker of workers) {
       worker.on('message', (message: ToPrimary) => this.#heard(message));
       worker.once('exit', (code, signal) => this.#lost(worker, code ?? signal));
-      // A worker that died after it started, while the others were still starting, has no 'exit' event to come.
-      if (worker.exitCode === null && worker.signalCode === null && worker.connected) this.#load.set(worker, 0);
+      this.#load.set(worker, 0);
     }
-    if (this.#load.size === 0) this.#lostAll(new SftError('INTERNAL', 'every server process exited; not serving'));
+    // A worker that died after it started, while the others were still starting, has no 'exit' event to come.
+    for (const worker of workers) {
+      if (worker.exitCode !== null || worker.signalCode !== null || !worker.connected) this.#lost(worker, worker.exitCode ?? worker.signalCode);
+    }
   }
 
   handOver(socket: Socket, ticket: Ticket): void {
@@ -148,7 +150,7 @@ class WorkerPool {
     if (!this.#load.delete(worker)) return;
     for (const [id, held] of this.#held) if (held.worker === worker) this.#release(id, 'dropped');
     if (this.#stopping) return;
-    this.#out.warn(`a server process exited (${typeof how === 'number' ? `code ${how}` : how}); ${this.#load.size} left`);
+    this.#out.warn(`a server process exited (${typeof how === 'number' ? `code ${how}` : (how ?? 'while starting')}); ${this.#load.size} left`);
     if (this.#load.size === 0) this.#lostAll(new SftError('INTERNAL', 'every server process exited; not serving'));
   }
 }
