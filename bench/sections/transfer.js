@@ -66,10 +66,27 @@ function sendCases(ctx, sshd, dir, input, size, cpus = {}, label = '') {
 /** 1: send and get of one big file against scp up and down, alternating; time, CPU per GiB and peak RSS per side. */
 async function oneFile(ctx, sshd, dir, input, size) {
   const section = ctx.results.section(`${sizeLabel(size)} over loopback: sft send / get vs scp -c ${CIPHER} up / down`,
-    `${ctx.runs}, files in ${ctx.work}; a fresh \`sft serve\` for each run (default workers); CPU is user + sys of each side's processes (client: the command and its children; server: the \`sft serve\` process tree, or the sshd session processes), peak RSS is the largest process of each side.`);
+    `${ctx.runs}, files in ${ctx.work}; a fresh \`sft serve\` for each run (default workers; "serve --workers 1" is the server in the command's process, the default on one core); CPU is user + sys of each side's processes (client: the command and its children; server: the \`sft serve\` process tree, or the sshd session processes), peak RSS is the largest process of each side.`);
   const got = join(dir, 'got');
   const scpDown = join(dir, 'scp-down');
+  const oneProcess = join(dir, 'inbox-one-process');
   const cases = sendCases(ctx, sshd, dir, input, size);
+  // The server in the command's process (the default on one core): its own CPU figure, reported beside the others.
+  cases.push({
+    name: 'sft send, serve --workers 1',
+    tool: 'sft, serve in one process',
+    size,
+    run: async () => {
+      empty(oneProcess);
+      syncDisk();
+      const run = await withSftServer(ctx, oneProcess, { extra: ['--workers', '1'] }, async (server) => {
+        const client = await sftSend(ctx, server, [input], { size });
+        return { seconds: client.seconds, client: clientSide(client) };
+      });
+      expectSize(join(oneProcess, basename(input)), size, 'sft send (serve --workers 1)');
+      return run;
+    },
+  });
   cases.push({
     name: 'sft get',
     tool: 'sft',
@@ -104,12 +121,12 @@ async function oneFile(ctx, sshd, dir, input, size) {
   } else section.line(`scp comparisons skipped: ${sshd.missing}`);
   const results = await alternate(cases, ctx.repeat);
   const result = (name) => results.find((m) => m.name === name);
-  const [send, scpUp, get, scpGet] = ['sft send', `scp -c ${CIPHER} (up)`, 'sft get', `scp -c ${CIPHER} (down)`].map(result);
+  const [send, scpUp, get, scpGet, sendOne] = ['sft send', `scp -c ${CIPHER} (up)`, 'sft get', `scp -c ${CIPHER} (down)`, 'sft send, serve --workers 1'].map(result);
   results.forEach((m) => section.measurement(m));
 
   // Each copy's content, once: the last run's output of each tool against the source.
   const want = await sha256File(input);
-  for (const [who, path] of [['sft send', join(dir, 'inbox')], ['scp up', join(dir, 'scp-up')], ['sft get', got], ['scp down', scpDown]]) {
+  for (const [who, path] of [['sft send', join(dir, 'inbox')], ['sft send, serve --workers 1', oneProcess], ['scp up', join(dir, 'scp-up')], ['sft get', got], ['scp down', scpDown]]) {
     const copy = join(path, basename(input));
     const ok = await sha256File(copy).then((h) => h === want, () => undefined);
     if (ok === false) throw new Error(`${who}: ${copy} differs from the source`);
@@ -127,6 +144,7 @@ async function oneFile(ctx, sshd, dir, input, size) {
   section.compare({ what: 'send: CPU per GiB, sending side (client)', ours: perGiB(send, 'client'), theirs: perGiB(scpUp, 'client'), peer: 'scp + ssh', unit: 's/GiB', goal: 1, why: why(send, scpUp) });
   section.compare({ what: 'get: CPU per GiB, receiving side (client)', ours: perGiB(get, 'client'), theirs: perGiB(scpGet, 'client'), peer: 'scp + ssh', unit: 's/GiB', goal: 1, why: why(get, scpGet) });
   section.compare({ what: 'get: CPU per GiB, sending side (server)', ours: perGiB(get, 'server'), theirs: perGiB(scpGet, 'server'), peer: 'sshd', unit: 's/GiB', goal: 1, why: why(get, scpGet) });
+  section.compare({ what: 'send: CPU per GiB, receiving side (serve --workers 1)', ours: perGiB(sendOne, 'server'), theirs: perGiB(scpUp, 'server'), peer: 'sshd', unit: 's/GiB', goal: 1, main: false, why: why(sendOne, scpUp) });
   for (const [what, m] of [['send', send], ['get', get]]) {
     for (const side of ['client', 'server']) section.limit({ what: `${what} ${sizeLabel(size)}: peak RSS, ${side}`, value: m[side]?.rssMiB, max: 100, why: m.failed });
   }
