@@ -4,7 +4,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { IntegrityError, UsageError } from '../errors.js';
-import { equalConstantTime, toBytes } from './bytes.js';
+import { byteLength, equalConstantTime, toBytes } from './bytes.js';
 
 const VERSION = 0x80;
 /** Python cryptography's _MAX_CLOCK_SKEW: a token stamped further in the future is refused. */
@@ -63,7 +63,7 @@ export class Fernet {
     const iv = options.iv ?? randomBytes(16);
     if (iv.length !== 16) throw new UsageError(`"iv" expected 16 bytes, got ${iv.length}`);
     const time = options.time ?? Math.floor(Date.now() / 1000);
-    const plaintextLength = Array.isArray(parts) ? parts.reduce((n, p) => n + p.length, 0) : parts.length;
+    const plaintextLength = Array.isArray(parts) ? byteLength(parts) : parts.length;
     const size = HEADER + (Math.floor(plaintextLength / 16) + 1) * 16 + MAC;
     const token = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     header(time, iv).copy(token);

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { NetworkError, SftError } from '../errors.js';
+import { byteLength } from '../crypto/bytes.js';
 import { FrameDecoder, FrameType, MAX_BODY, frameHeader, type Frame } from '../protocol/frames.js';
 
 /** Stop reading from the socket while this many bytes of decoded frames wait to be consumed (after the handshake). */
@@ -115,7 +116,7 @@ export class Connection {
    */
   send(type: FrameType, pieces: readonly Buffer[]): boolean {
     if (this.socket.destroyed) return true;
-    const length = pieces.reduce((n, p) => n + p.length, 0);
+    const length = byteLength(pieces);
     this.#cork();
     let ok = this.socket.write(frameHeader(type, length));
     for (const piece of pieces) ok = this.socket.write(piece);
