@@ -1,6 +1,6 @@
 """Runs one command and, after it exits, prints {"measure": {"seconds": wall time, "maxRssKiB": peak RSS of the
 largest process waited for, "userSeconds", "systemSeconds": CPU time of the command and the descendants it waited
-for, "exitCode"}} as the last line of stdout. The command's own stdout comes first (its JSON events).
+for, "minorFaults": their minor page faults, "exitCode"}} as the last line of stdout. The command's own stdout comes first (its JSON events).
 
 usage: [SFT_PASSWORD=... ] measure.py [--pty] [--timeout SECONDS] -- COMMAND...
 With --pty the command runs under scripts/with-pty.py, which types SFT_PASSWORD at its prompts (the age CLI reads
@@ -42,5 +42,5 @@ except subprocess.TimeoutExpired:
     kill_group()
 seconds = time.monotonic() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-result(seconds=seconds, maxRssKiB=usage.ru_maxrss, userSeconds=usage.ru_utime, systemSeconds=usage.ru_stime, exitCode=code)
+result(seconds=seconds, maxRssKiB=usage.ru_maxrss, userSeconds=usage.ru_utime, systemSeconds=usage.ru_stime, minorFaults=usage.ru_minflt, exitCode=code)
 sys.exit(0 if code == 0 else 1)

@@ -5,7 +5,7 @@
 // Prints as it goes, then writes bench/results/latest.md and latest.svg (--quick: quick.md and quick.svg; --only: only-<sections>.md
 // and .svg, so that a partial run leaves the full one in place).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,38 @@ const ctx = {
   sshd: async () => (sshd ??= await startSshd(ctx)),
 };
 
+/**
+ * What the kernel does with idle and free memory, as both move system time between runs (docs/PERFORMANCE.md): a
+ * DAMON scheme that pages out memory idle for a while (so a file not read for that long is read from disk again),
+ * and free page reporting to a hypervisor (so the first touch of a freed page costs a fault on the host).
+ */
+function memoryReclaim() {
+  const read = (path) => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const list = (path) => (existsSync(path) ? readdirSync(path).filter((name) => /^\d+$/.test(name)) : []);
+  const facts = [];
+  const kdamonds = '/sys/kernel/mm/damon/admin/kdamonds';
+  for (const k of list(kdamonds).filter((k) => read(`${kdamonds}/${k}/state`) === 'on')) {
+    for (const c of list(`${kdamonds}/${k}/contexts`)) {
+      const context = `${kdamonds}/${k}/contexts/${c}`;
+      const aggregation = Number(read(`${context}/monitoring_attrs/intervals/aggr_us`)) / 1e6;
+      for (const n of list(`${context}/schemes`)) {
+        const scheme = `${context}/schemes/${n}`;
+        if (read(`${scheme}/action`) !== 'pageout') continue;
+        facts.push(`DAMON pages out memory idle for ${Number(read(`${scheme}/access_pattern/age/min`)) * aggregation} s`);
+      }
+    }
+  }
+  const order = /page_reporting\.page_reporting_order=(\d+)/.exec(read('/proc/cmdline') ?? '')?.[1];
+  if (order !== undefined) facts.push(`free page reporting to the hypervisor (order ${order})`);
+  return facts.length > 0 ? facts.join('; ') : 'no DAMON pageout or free page reporting seen';
+}
+
 /** The facts a reader needs to weigh the figures. */
 function machine() {
   const version = (command, ...flags) => {
@@ -81,6 +113,7 @@ function machine() {
     ['machine', `${cpuCount} CPUs (${cpus()[0]?.model ?? '?'}), ${(free.blocks * free.bsize / GiB).toFixed(0)} GiB file system`],
     ['files in', `${work} on ${mount}${rotational}${tmpfs ? ' (--tmpfs)' : ''}`],
     ['load average at start', loadavg().map((l) => l.toFixed(2)).join(', ')],
+    ['memory reclaim', memoryReclaim()],
     ['Node', process.version],
     ['peers', [version('ssh', '-V'), version('rsync', '--version'), `age ${version('age', '--version')}`].join('; ')],
     ['options', `${quick ? '--quick (smaller sizes), ' : ''}sections ${only.join(', ')}, ${ctx.runs.toLowerCase()} per figure`],
@@ -90,7 +123,7 @@ function machine() {
 mkdirSync(work, { recursive: true });
 const meta = machine();
 console.log(`sft bench\n${meta.map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
-console.log('each run: what, size, time (median), throughput, CPU seconds client / server, peak RSS client / server');
+console.log('each run: what, size, time (median), throughput, CPU seconds client / server, peak RSS client / server, minor page faults client / server');
 const freeGiB = (statfsSync(base).bavail * statfsSync(base).bsize) / GiB;
 if (freeGiB < (quick ? 3 : 12)) console.log(`warning: only ${freeGiB.toFixed(1)} GiB free under ${base}; the bench may run out of space`);
 let failures = 0;

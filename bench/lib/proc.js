@@ -40,7 +40,8 @@ function jsonLines(stream, onEvent) {
 
 /**
  * Runs `command` under measure.py and resolves, once it has exited, with its wall time, CPU seconds (user + sys of
- * it and the descendants it waited for), peak RSS (the largest such process) and its last `done` JSON event.
+ * it and the descendants it waited for, and each part), their minor page faults, peak RSS (the largest such process)
+ * and its last `done` JSON event.
  * `onEvent` sees every JSON event it prints while it runs. Rejects when it fails, or after `timeoutSeconds` (its
  * whole process group is killed then, and the message says so).
  */
@@ -74,6 +75,7 @@ export function measured(command, { env = process.env, pty = false, timeoutSecon
         cpu: measure.userSeconds + measure.systemSeconds,
         user: measure.userSeconds,
         sys: measure.systemSeconds,
+        faults: measure.minorFaults,
         rssMiB: measure.maxRssKiB / 1024,
         done,
       });
@@ -116,19 +118,36 @@ export function processTree(pid) {
 }
 
 /**
- * CPU seconds (user + sys) used so far by the tree at `pid`: each live process's own time plus what it collected
- * from the children it reaped (cutime, cstime), so a session process that has ended still counts once its parent
- * has waited for it.
+ * CPU seconds (user, sys) and minor page faults so far of the tree at `pid`: each live process's own plus what it
+ * collected from the children it reaped (cutime, cstime, cminflt), so a session process that has ended still counts
+ * once its parent has waited for it.
  */
-export function treeCpuSeconds(pid) {
-  let ticks = 0;
+export function treeUsage(pid) {
+  const usage = { user: 0, sys: 0, faults: 0 };
   for (const p of processTree(pid)) {
     const stat = readProc(p, 'stat');
     if (stat === '') continue;
-    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    // Fields from the third (state) on: minflt, cminflt, utime, stime, cutime, cstime are fields 10, 11, 14-17.
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ').map(Number);
+    usage.faults += fields[7] + fields[8];
+    usage.user += (fields[11] + fields[13]) / CLK_TCK;
+    usage.sys += (fields[12] + fields[14]) / CLK_TCK;
   }
-  return ticks / CLK_TCK;
+  return usage;
+}
+
+/** What the tree at `pid` used between two treeUsage() readings: CPU (user + sys), each part, and page faults. */
+export function usageSince(pid, mark) {
+  const now = treeUsage(pid);
+  const user = now.user - mark.user;
+  const sys = now.sys - mark.sys;
+  return { cpu: user + sys, user, sys, faults: now.faults - mark.faults };
+}
+
+/** CPU seconds (user + sys) used so far by the tree at `pid` (see treeUsage). */
+export function treeCpuSeconds(pid) {
+  const { user, sys } = treeUsage(pid);
+  return user + sys;
 }
 
 /** The peak RSS (VmHWM) of the largest process of the tree at `pid`, in MiB. */

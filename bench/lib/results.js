@@ -37,7 +37,7 @@ export class Results {
       out.push(`## ${s.title}`, '');
       if (s.note) out.push(s.note, '');
       if (s.measurements.length > 0) {
-        out.push('| run | size | time (median) | throughput | CPU client | CPU server | peak RSS client | peak RSS server | runs (s) |', '|---|---|---|---|---|---|---|---|---|');
+        out.push('| run | size | time (median) | throughput | CPU client | CPU server | page faults client / server | peak RSS client | peak RSS server | runs (s) |', '|---|---|---|---|---|---|---|---|---|---|');
         for (const m of s.measurements) out.push(measurementRow(m));
         out.push('');
       }
@@ -99,27 +99,30 @@ class Section {
 
   /**
    * One measured command (median of its runs): printed, and a row of the section's table. `m` has name, size,
-   * seconds, runs, client {cpu, rssMiB}, server {cpu, rssMiB} (optional), note (optional), failed (a reason).
+   * seconds, runs, client {cpu, user, sys, faults, rssMiB} (the parts and faults when measured), server (the same,
+   * optional), note (optional), failed (a reason).
    */
   measurement(m) {
     this.section.measurements.push(m);
     if (m.failed !== undefined) return console.log(`${m.name.padEnd(52)} ${sizeLabel(m.size).padStart(9)}  FAILED: ${m.failed}`);
     const rss = [m.client?.rssMiB, m.server?.rssMiB].filter((x) => x !== undefined).map((x) => x.toFixed(0)).join(' / ');
     const cpu = [m.client?.cpu, m.server?.cpu].filter((x) => x !== undefined).map((x) => x.toFixed(2)).join(' / ');
+    const faults = [m.client, m.server].filter((side) => side?.faults !== undefined).map((side) => thousands(side.faults)).join(' / ');
     const runs = m.runs !== undefined && m.runs.length > 1 ? ` (runs ${m.runs.map((t) => t.toFixed(2)).join(', ')})` : '';
-    console.log(`${m.name.padEnd(52)} ${sizeLabel(m.size).padStart(9)} ${m.seconds.toFixed(3).padStart(8)} s ${throughput(m).padStart(m.files === undefined ? 11 : 26)}  cpu ${cpu.padStart(11)} s  rss ${rss.padStart(9)} MiB${runs}${m.note ? `  ${m.note}` : ''}`);
+    console.log(`${m.name.padEnd(52)} ${sizeLabel(m.size).padStart(9)} ${m.seconds.toFixed(3).padStart(8)} s ${throughput(m).padStart(m.files === undefined ? 11 : 26)}  cpu ${cpu.padStart(11)} s  rss ${rss.padStart(9)} MiB  faults ${faults}${runs}${m.note ? `  ${m.note}` : ''}`);
   }
 
   /**
    * A goal that compares sft's figure with the peer's: ratio ours / theirs, met when ≤ `goal` (no goal: only
-   * reported). `main` puts it in the goals table at the top as well.
+   * reported). `main` puts it in the goals table at the top as well. `details` (two texts) follow each figure.
    */
-  compare({ what, ours, theirs, peer, unit = 's', goal, main = true, why }) {
+  compare({ what, ours, theirs, peer, unit = 's', goal, main = true, why, details = [] }) {
     const measured = ours !== undefined && theirs !== undefined && theirs > 0;
     const ratio = measured ? ours / theirs : undefined;
     const met = goal === undefined || ratio === undefined ? undefined : ratio <= goal;
     const digits = unit === 'MiB' ? 1 : 2;
-    this.#check({ what, sft: `${fixed(ours, digits)} ${unit}`, peer: peer === undefined ? '' : `${peer} ${fixed(theirs, digits)} ${unit}`, ratio: ratioText(ratio, goal), goal: goal === undefined ? 'report' : `≤ ${goal}`, met, why: measured ? undefined : why ?? 'not measured' }, main);
+    const [ourDetail, theirDetail] = details.map((text) => (text ? ` (${text})` : ''));
+    this.#check({ what, sft: `${fixed(ours, digits)} ${unit}${ourDetail ?? ''}`, peer: peer === undefined ? '' : `${peer} ${fixed(theirs, digits)} ${unit}${theirDetail ?? ''}`, ratio: ratioText(ratio, goal), goal: goal === undefined ? 'report' : `≤ ${goal}`, met, why: measured ? undefined : why ?? 'not measured' }, main);
   }
 
   /** A goal on sft's figure alone (peak RSS under a bound): met when `value` < `max`. */
@@ -154,10 +157,22 @@ function throughput(m) {
 }
 
 function measurementRow(m) {
-  if (m.failed !== undefined) return `| ${cell(m.name)} | ${sizeLabel(m.size)} | failed: ${cell(m.failed)} | | | | | | |`;
-  const figure = (side, key, digits) => (side?.[key] === undefined ? '–' : `${side[key].toFixed(digits)}${key === 'cpu' ? ' s' : ' MiB'}`);
-  return `| ${cell(m.name)}${m.note ? ` (${cell(m.note)})` : ''} | ${sizeLabel(m.size)} | ${m.seconds.toFixed(2)} s | ${throughput(m)} | ${figure(m.client, 'cpu', 2)} | ${figure(m.server, 'cpu', 2)} | ${figure(m.client, 'rssMiB', 0)} | ${figure(m.server, 'rssMiB', 0)} | ${(m.runs ?? []).map((t) => t.toFixed(2)).join(', ')} |`;
+  if (m.failed !== undefined) return `| ${cell(m.name)} | ${sizeLabel(m.size)} | failed: ${cell(m.failed)} | | | | | | | |`;
+  const rss = (side) => (side?.rssMiB === undefined ? '–' : `${side.rssMiB.toFixed(0)} MiB`);
+  const faults = [m.client, m.server].filter((side) => side !== undefined).map((side) => thousands(side.faults)).join(' / ');
+  return `| ${cell(m.name)}${m.note ? ` (${cell(m.note)})` : ''} | ${sizeLabel(m.size)} | ${m.seconds.toFixed(2)} s | ${throughput(m)} | ${cpuText(m.client)} | ${cpuText(m.server)} | ${faults} | ${rss(m.client)} | ${rss(m.server)} | ${(m.runs ?? []).map((t) => t.toFixed(2)).join(', ')} |`;
 }
+
+/** CPU seconds of a side, with its user and system parts when measured: `3.60 s (2.31 user + 1.29 sys)`. */
+const cpuText = (side) => (side?.cpu === undefined ? '–' : `${side.cpu.toFixed(2)} s${side.user === undefined ? '' : ` (${cpuParts(side)})`}`);
+
+/** The user and system parts of a side's CPU, per `per` units of work: `2.31 user + 1.29 sys`. */
+export function cpuParts(side, per = 1) {
+  return side?.user === undefined ? '' : `${(side.user / per).toFixed(2)} user + ${(side.sys / per).toFixed(2)} sys`;
+}
+
+/** A count in thousands (`36.5k`), or – when not measured. */
+const thousands = (n) => (n === undefined ? '–' : n < 1000 ? String(Math.round(n)) : `${(n / 1000).toFixed(1)}k`);
 
 function checkTable(rows) {
   if (rows.length === 0) return ['(none measured in this run)'];

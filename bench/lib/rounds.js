@@ -3,8 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { measured } from './proc.js';
 import { pinned, startSftServer } from './services.js';
 
-/** Client-side figures of a measured run: CPU (user + sys of it and its children) and peak RSS. */
-export const clientSide = (run) => ({ cpu: run.cpu, rssMiB: run.rssMiB });
+/** Client-side figures of a measured run: CPU (user + sys of it and its children, and each part), page faults, peak RSS. */
+export const clientSide = (run) => ({ cpu: run.cpu, user: run.user, sys: run.sys, faults: run.faults, rssMiB: run.rssMiB });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
@@ -37,7 +37,7 @@ function summarize(c, samples, failed) {
   const side = (key) => (samples[0][key] === undefined ? undefined : {
     cpu: median(samples.map((s) => s[key].cpu)),
     rssMiB: Math.max(...samples.map((s) => s[key].rssMiB)),
-    ...(samples[0][key].user === undefined ? {} : { user: median(samples.map((s) => s[key].user)), sys: median(samples.map((s) => s[key].sys)) }),
+    ...Object.fromEntries(['user', 'sys', 'faults'].filter((part) => samples[0][key][part] !== undefined).map((part) => [part, median(samples.map((s) => s[key][part]))])),
   });
   const last = samples.at(-1);
   return { ...base, seconds: median(samples.map((s) => s.seconds)), runs: samples.map((s) => s.seconds), client: side('client'), server: side('server'), last };
@@ -90,8 +90,8 @@ export function rsync(ctx, sshd, from, to, { size, files = 1 } = {}) {
 }
 
 /**
- * Starts the measured runs `start()` returns, all at once: wall time from the start to the last exit, CPU summed
- * over them, the largest peak RSS.
+ * Starts the measured runs `start()` returns, all at once: wall time from the start to the last exit, CPU (and its
+ * parts) and page faults summed over them, the largest peak RSS.
  */
 export async function together(start) {
   const began = performance.now();
@@ -99,7 +99,7 @@ export async function together(start) {
   const seconds = (performance.now() - began) / 1000;
   return {
     seconds,
-    client: { cpu: runs.reduce((n, r) => n + r.cpu, 0), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) },
+    client: { ...Object.fromEntries(['cpu', 'user', 'sys', 'faults'].map((key) => [key, runs.reduce((n, r) => n + r[key], 0)])), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) },
     runs,
   };
 }

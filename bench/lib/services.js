@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setInterval, clearInterval } from 'node:timers';
-import { freePort, pinProcess, processTree, sleep, startService, treeCpuSeconds, treePeakRssMiB } from './proc.js';
+import { freePort, pinProcess, processTree, sleep, startService, treeCpuSeconds, treePeakRssMiB, treeUsage, usageSince } from './proc.js';
 
 /** `taskset -c CPUS` before a command, or nothing when `cpus` is undefined (unpinned). */
 export const pinned = (cpus, command) => (cpus === undefined ? command : ['taskset', '-c', cpus, ...command]);
@@ -21,17 +21,17 @@ export async function startSftServer(ctx, dir, { cpus, extra = [] } = {}) {
   });
   const weak = service.events.find((event) => event.event === 'warning');
   if (weak !== undefined) console.log(`  sft serve warned: ${weak.message}`);
-  let mark = treeCpuSeconds(service.pid);
+  let mark = treeUsage(service.pid);
   return {
     port: service.event.port,
     workers: service.event.workers ?? 1,
     stop: service.stop,
     /** Call before a run: its CPU counts from here. */
-    startRun: () => (mark = treeCpuSeconds(service.pid)),
-    /** Call after the client exited, before stop(): CPU since startRun, peak RSS of the largest process. */
+    startRun: () => (mark = treeUsage(service.pid)),
+    /** Call after the client exited, before stop(): CPU and page faults since startRun, peak RSS of the largest process. */
     endRun: async () => {
       await settle(() => treeCpuSeconds(service.pid));
-      return { cpu: treeCpuSeconds(service.pid) - mark, rssMiB: treePeakRssMiB(service.pid) };
+      return { ...usageSince(service.pid, mark), rssMiB: treePeakRssMiB(service.pid) };
     },
   };
 }
@@ -91,7 +91,7 @@ export async function startSshd(ctx) {
  * (VmHWM only grows, so a sample misses at most the last 100 ms of a session).
  */
 function sessions(listener) {
-  let mark = 0;
+  let mark;
   let peak = 0;
   let sampler;
   const idle = async () => {
@@ -101,7 +101,7 @@ function sessions(listener) {
   return {
     startRun: async () => {
       await idle();
-      mark = treeCpuSeconds(listener);
+      mark = treeUsage(listener);
       peak = 0;
       sampler = setInterval(() => (peak = Math.max(peak, treePeakRssMiB(listener, { withRoot: false }))), 100);
     },
@@ -112,7 +112,7 @@ function sessions(listener) {
       } finally {
         clearInterval(sampler);
       }
-      return { cpu: treeCpuSeconds(listener) - mark, rssMiB: peak };
+      return { ...usageSince(listener, mark), rssMiB: peak };
     },
     /** Pins the listener, and so the sessions it forks from now on, to `cpus` (all CPUs: undefined). */
     pin: (cpus, all) => pinProcess(listener, cpus ?? all),

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { have, measured } from '../lib/proc.js';
 import { GiB, MiB, makeFile, sizeLabel } from '../lib/files.js';
-import { alternate } from '../lib/rounds.js';
+import { alternate, clientSide } from '../lib/rounds.js';
 
 /** Cases for alternate(): each command under measure.py, `before` removing its output first. */
 const cases = (ctx, size, commands) => commands.map(({ name, command, pty = false, before }) => ({
@@ -13,7 +13,7 @@ const cases = (ctx, size, commands) => commands.map(({ name, command, pty = fals
   run: async () => {
     before();
     const run = await measured(command, { env: ctx.env, pty, timeoutSeconds: ctx.timeout(size) });
-    return { seconds: run.seconds, client: { cpu: run.cpu, rssMiB: run.rssMiB, user: run.user, sys: run.sys } };
+    return { seconds: run.seconds, client: clientSide(run) };
   },
 }));
 
@@ -31,7 +31,7 @@ export async function fileBench(ctx) {
   const section = ctx.results.section(`File encryption: sft vs the age CLI, ${sizeLabel(size)}`, `Files in ${dir}, ${ctx.runs.toLowerCase()}; CPU is user + sys.`);
   /** Prints `m`; with a chart `group`, draws it too (under its name without the parenthesis). */
   const show = (group) => (m) => {
-    section.measurement(m.client === undefined ? m : { ...m, note: `user ${m.client.user.toFixed(2)} s, sys ${m.client.sys.toFixed(2)} s` });
+    section.measurement(m);
     if (group !== undefined && m.seconds !== undefined) section.bar(`${group}, ${sizeLabel(size)}`, m.name.replace(/ \(.*\)$/, ''), size / MiB / m.seconds);
   };
   try {

@@ -5,6 +5,7 @@ import { linkSync, mkdirSync, rmSync } from 'node:fs';
 import { measured } from '../lib/proc.js';
 import { GiB, MiB, empty, expectSize, makeFile, sha256File, sizeLabel, syncDisk } from '../lib/files.js';
 import { CIPHER, alternate, clientSide, scp, sftSend, together, withSftServer, withSshd } from '../lib/rounds.js';
+import { cpuParts } from '../lib/results.js';
 
 export async function transferBench(ctx) {
   const size = ctx.quick ? 256 * MiB : GiB;
@@ -140,11 +141,16 @@ async function oneFile(ctx, sshd, dir, input, size) {
   const why = (...ms) => sshd.missing ?? ms.find((m) => m?.failed !== undefined)?.failed;
   section.compare({ what: `send ${sizeLabel(size)}: wall time`, ours: send.seconds, theirs: scpUp?.seconds, peer: 'scp', goal: 0.67, why: why(send, scpUp) });
   section.compare({ what: `get ${sizeLabel(size)}: wall time`, ours: get.seconds, theirs: scpGet?.seconds, peer: 'scp', goal: 0.67, why: why(get, scpGet) });
-  section.compare({ what: 'send: CPU per GiB, receiving side (server)', ours: perGiB(send, 'server'), theirs: perGiB(scpUp, 'server'), peer: 'sshd', unit: 's/GiB', goal: 1, why: why(send, scpUp) });
-  section.compare({ what: 'send: CPU per GiB, sending side (client)', ours: perGiB(send, 'client'), theirs: perGiB(scpUp, 'client'), peer: 'scp + ssh', unit: 's/GiB', goal: 1, why: why(send, scpUp) });
-  section.compare({ what: 'get: CPU per GiB, receiving side (client)', ours: perGiB(get, 'client'), theirs: perGiB(scpGet, 'client'), peer: 'scp + ssh', unit: 's/GiB', goal: 1, why: why(get, scpGet) });
-  section.compare({ what: 'get: CPU per GiB, sending side (server)', ours: perGiB(get, 'server'), theirs: perGiB(scpGet, 'server'), peer: 'sshd', unit: 's/GiB', goal: 1, why: why(get, scpGet) });
-  section.compare({ what: 'send: CPU per GiB, receiving side (serve --workers 1)', ours: perGiB(sendOne, 'server'), theirs: perGiB(scpUp, 'server'), peer: 'sshd', unit: 's/GiB', goal: 1, main: false, why: why(sendOne, scpUp) });
+  // CPU per GiB, with its user and system parts (system time moves with the VM's memory state: docs/PERFORMANCE.md).
+  const cpuPerGiB = (what, ours, theirs, side, peer, main = true) => section.compare({
+    what, ours: perGiB(ours, side), theirs: perGiB(theirs, side), peer, unit: 's/GiB', goal: 1, main, why: why(ours, theirs),
+    details: [cpuParts(ours?.[side], gib), cpuParts(theirs?.[side], gib)],
+  });
+  cpuPerGiB('send: CPU per GiB, receiving side (server)', send, scpUp, 'server', 'sshd');
+  cpuPerGiB('send: CPU per GiB, sending side (client)', send, scpUp, 'client', 'scp + ssh');
+  cpuPerGiB('get: CPU per GiB, receiving side (client)', get, scpGet, 'client', 'scp + ssh');
+  cpuPerGiB('get: CPU per GiB, sending side (server)', get, scpGet, 'server', 'sshd');
+  cpuPerGiB('send: CPU per GiB, receiving side (serve --workers 1)', sendOne, scpUp, 'server', 'sshd', false);
   for (const [what, m] of [['send', send], ['get', get]]) {
     for (const side of ['client', 'server']) section.limit({ what: `${what} ${sizeLabel(size)}: peak RSS, ${side}`, value: m[side]?.rssMiB, max: 100, why: m.failed });
   }
