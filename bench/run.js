@@ -65,8 +65,8 @@ const ctx = {
 
 /**
  * What the kernel does with idle and free memory, as both move system time between runs (docs/PERFORMANCE.md): a
- * DAMON scheme that pages out memory idle for a while (so a file not read for that long is read from disk again),
- * and free page reporting to a hypervisor (so the first touch of a freed page costs a fault on the host).
+ * DAMON scheme that pages out memory hardly accessed for a while (so a file not read for that long may be read from
+ * disk again), and free page reporting to a hypervisor (so the first touch of a freed page costs a fault on the host).
  */
 function memoryReclaim() {
   const read = (path) => {
@@ -79,19 +79,24 @@ function memoryReclaim() {
   const list = (path) => (existsSync(path) ? readdirSync(path).filter((name) => /^\d+$/.test(name)) : []);
   const facts = [];
   const kdamonds = '/sys/kernel/mm/damon/admin/kdamonds';
-  for (const k of list(kdamonds).filter((k) => read(`${kdamonds}/${k}/state`) === 'on')) {
+  for (const k of list(kdamonds)) {
+    const state = read(`${kdamonds}/${k}/state`);
+    if (state === undefined) facts.push('DAMON state not readable');
+    if (state !== 'on') continue;
     for (const c of list(`${kdamonds}/${k}/contexts`)) {
       const context = `${kdamonds}/${k}/contexts/${c}`;
-      const aggregation = Number(read(`${context}/monitoring_attrs/intervals/aggr_us`)) / 1e6;
+      const aggregationUs = Number(read(`${context}/monitoring_attrs/intervals/aggr_us`));
       for (const n of list(`${context}/schemes`)) {
         const scheme = `${context}/schemes/${n}`;
         if (read(`${scheme}/action`) !== 'pageout') continue;
-        facts.push(`DAMON pages out memory idle for ${Number(read(`${scheme}/access_pattern/age/min`)) * aggregation} s`);
+        const ageSeconds = (Number(read(`${scheme}/access_pattern/age/min`)) * aggregationUs) / 1e6;
+        facts.push(`DAMON pages out memory hardly accessed for ${Number.isFinite(ageSeconds) ? `${ageSeconds} s` : 'a while'}`);
       }
     }
   }
-  const order = /page_reporting\.page_reporting_order=(\d+)/.exec(read('/proc/cmdline') ?? '')?.[1];
-  if (order !== undefined) facts.push(`free page reporting to the hypervisor (order ${order})`);
+  // The order of the blocks reported, once a reporting device (a virtio balloon) has registered; 2^32 - 1 before.
+  const order = Number(read('/sys/module/page_reporting/parameters/page_reporting_order'));
+  if (Number.isInteger(order) && order < 64) facts.push(`free page reporting to the hypervisor (blocks of ${4 * 2 ** order} KiB)`);
   return facts.length > 0 ? facts.join('; ') : 'no DAMON pageout or free page reporting seen';
 }
 

@@ -10,8 +10,8 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.
 
 /**
  * Runs each case in turn for `repeat` rounds (a, b, c, a, b, c, …: write-back and the machine's noise land on all
- * alike). Each case's `run()` resolves with {seconds, client: {cpu, rssMiB}, server?: {cpu, rssMiB}, ...}; per
- * case the result is the median time and CPU and the highest peak RSS, or `failed` with why when a run failed or
+ * alike). Each case's `run()` resolves with {seconds, client: {cpu, user, sys, faults, rssMiB}, server?: (the same), ...};
+ * per case the result is the median time, the figures of the run of median CPU and the highest peak RSS, or `failed` with why when a run failed or
  * hung (that case then sits out the later rounds).
  */
 export async function alternate(cases, repeat) {
@@ -34,10 +34,10 @@ export async function alternate(cases, repeat) {
 function summarize(c, samples, failed) {
   const base = { name: c.name, tool: c.tool ?? c.name, size: c.size, note: c.note };
   if (failed !== undefined) return { ...base, failed };
+  // CPU and its parts from one run, the one of median CPU (so that user + sys add up to the CPU shown).
   const side = (key) => (samples[0][key] === undefined ? undefined : {
-    cpu: median(samples.map((s) => s[key].cpu)),
+    ...samples.map((s) => s[key]).sort((a, b) => a.cpu - b.cpu)[Math.floor((samples.length - 1) / 2)],
     rssMiB: Math.max(...samples.map((s) => s[key].rssMiB)),
-    ...Object.fromEntries(['user', 'sys', 'faults'].filter((part) => samples[0][key][part] !== undefined).map((part) => [part, median(samples.map((s) => s[key][part]))])),
   });
   const last = samples.at(-1);
   return { ...base, seconds: median(samples.map((s) => s.seconds)), runs: samples.map((s) => s.seconds), client: side('client'), server: side('server'), last };
