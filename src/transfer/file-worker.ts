@@ -9,7 +9,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { SftError } from '../errors.js';
-import { byteLength } from '../crypto/bytes.js';
 import { CHUNK_SIZE } from '../protocol/frames.js';
 
 
@@ -203,13 +202,19 @@ function workerError(message: Extract<FromWorker, { type: 'error' }>): SftError 
 
 /** Bytes handed to the worker and not yet written, beyond which write() waits. */
 const SINK_BUDGET = 8 * 1024 * 1024;
-/** The size of a write buffer: one protocol chunk. */
-const SINK_BLOCK = CHUNK_SIZE;
+/**
+ * The size of a write buffer: four protocol chunks. Every buffer crosses to the worker and back in two messages,
+ * which cost tens of microseconds of CPU on each thread: 1,024 of them per GiB instead of 4,096 at a chunk each.
+ */
+const SINK_BLOCK = 4 * CHUNK_SIZE;
 
 /** A file being written by the worker. */
 export class FileSink {
   #pending = 0;
   readonly #free: ArrayBuffer[] = [];
+  /** The buffer being filled, and how much of it is. */
+  #current: ArrayBuffer | undefined;
+  #filled = 0;
   #error: SftError | undefined;
   #wake: (() => void) | undefined;
   #digest: { resolve: (sha256: Buffer) => void; reject: (error: Error) => void } | undefined;
@@ -240,33 +245,42 @@ export class FileSink {
     wake?.();
   }
 
-  /** Copies `pieces` into a buffer that moves to the worker, which writes it; waits while more than SINK_BUDGET bytes are not yet written. */
+  /**
+   * Copies `pieces` into buffers that move to the worker, which writes them (a buffer goes once it is full, or at
+   * finish or abort); waits while more than SINK_BUDGET bytes are not yet written.
+   */
   async write(pieces: readonly Buffer[]): Promise<void> {
     if (this.#error !== undefined) throw this.#error;
-    const length = byteLength(pieces);
-    const block = this.#block(length);
-    const view = new Uint8Array(block, 0, length);
-    let at = 0;
     for (const piece of pieces) {
-      view.set(piece, at);
-      at += piece.length;
+      for (let at = 0; at < piece.length; ) {
+        const block = (this.#current ??= this.#free.pop() ?? new ArrayBuffer(SINK_BLOCK));
+        const n = Math.min(piece.length - at, block.byteLength - this.#filled);
+        new Uint8Array(block, this.#filled, n).set(piece.subarray(at, at + n));
+        this.#filled += n;
+        at += n;
+        if (this.#filled === block.byteLength) this.#flush();
+      }
     }
-    this.#pending += block.byteLength;
-    this.send({ type: 'write', data: block, length }, [block]);
     while (this.#pending > SINK_BUDGET && this.#error === undefined) await new Promise<void>((resolve) => (this.#wake = resolve));
     if (this.#error !== undefined) throw this.#error;
   }
 
-  /** A buffer of at least `length` bytes: one the worker gave back, or a new one. */
-  #block(length: number): ArrayBuffer {
-    const free = this.#free.pop();
-    return free !== undefined && free.byteLength >= length ? free : new ArrayBuffer(Math.max(length, SINK_BLOCK));
+  /** Hands the buffer being filled to the worker. */
+  #flush(): void {
+    const block = this.#current;
+    const length = this.#filled;
+    this.#current = undefined;
+    this.#filled = 0;
+    if (block === undefined) return;
+    this.#pending += block.byteLength;
+    this.send({ type: 'write', data: block, length }, [block]);
   }
 
   /** The SHA-256 of the whole file, once everything handed over is written (not yet fsynced). */
   finish(): Promise<Buffer> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     this.#finished = true;
+    this.#flush();
     return new Promise((resolve, reject) => {
       this.#digest = { resolve, reject };
       this.send({ type: 'finish' });
@@ -274,14 +288,16 @@ export class FileSink {
   }
 
   /**
-   * Stops: resolves once the worker has done every write handed to it (so the caller may close the file, whose
-   * descriptor number could otherwise be reused under a write still queued).
+   * Stops: resolves once the worker has done every write handed to it, the buffer being filled included (so a kept
+   * partial holds every verified byte, and the caller may close the file, whose descriptor number could otherwise be
+   * reused under a write still queued).
    */
   abort(): Promise<void> {
     if (this.#finished || this.#error !== undefined) {
       this.done();
       return Promise.resolve();
     }
+    this.#flush();
     return new Promise((resolve) => {
       this.#closed = () => {
         this.done();
