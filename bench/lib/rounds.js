@@ -10,9 +10,9 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.
 
 /**
  * Runs each case in turn for `repeat` rounds (a, b, c, a, b, c, …: write-back and the machine's noise land on all
- * alike). Each case's `run()` resolves with {seconds, client: {cpu, user, sys, faults, rssMiB}, server?: (the same), ...};
- * per case the result is the median time, the figures of the run of median CPU and the highest peak RSS, or `failed` with why when a run failed or
- * hung (that case then sits out the later rounds).
+ * alike). Each case's `run()` resolves with {seconds, client: {cpu, user, sys, faults, rssMiB}, server?: (the same),
+ * ...}; per case the result is the median time, each side's figures from its run of median CPU and its highest peak
+ * RSS, or `failed` with why when a run failed or hung (that case then sits out the later rounds).
  */
 export async function alternate(cases, repeat) {
   const samples = cases.map(() => []);
