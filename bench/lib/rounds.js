@@ -85,8 +85,9 @@ export function scp(ctx, sshd, from, to, { cpus, size, files = 1, recursive = fa
   return measured(pinned(cpus, ['scp', '-q', ...(recursive ? ['-r'] : []), '-c', CIPHER, '-P', String(sshd.port), ...sshd.options, from, to]), { timeoutSeconds: ctx.timeout(size, files) });
 }
 
-export function rsync(ctx, sshd, from, to, { size, files = 1 } = {}) {
-  return measured(['rsync', '-a', '-e', sshCommand(sshd), from, to], { timeoutSeconds: ctx.timeout(size, files) });
+/** rsync -a over ssh; with `fsync`, the receiving rsync fsyncs every file it writes (rsync >= 3.2.4). */
+export function rsync(ctx, sshd, from, to, { size, files = 1, fsync = false } = {}) {
+  return measured(['rsync', '-a', ...(fsync ? ['--fsync'] : []), '-e', sshCommand(sshd), from, to], { timeoutSeconds: ctx.timeout(size, files) });
 }
 
 /**

@@ -1,5 +1,5 @@
-// Many small files on the real disk: sft send against rsync -a over ssh (and scp -r for reference), issue 8 goal
-// 3; the peak RSS of each side at 10,000 files (goal 4); sft get of the same tree (issue 7).
+// Many small files on the real disk: sft send against rsync -a over ssh (and, for reference, rsync -a --fsync,
+// whose durability is sft's, and scp -r), issue 8 goal 3; the peak RSS of each side at 10,000 files (goal 4); sft get of the same tree (issue 7).
 import { basename, join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { MiB, expectTree, makeTree, syncDisk, treeDigest } from '../lib/files.js';
@@ -24,7 +24,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
   const bytes = makeTree(tree, count, dirs, size);
   const name = basename(tree);
   const section = ctx.results.section(`${count.toLocaleString('en')} files of ${label} in ${dirs} directories: sft send vs rsync -a over ssh`,
-    `${ctx.runs}, files in ${ctx.work}; every run receives into a new directory and nothing is deleted between runs (on this ext4 without a journal, files deleted in the last ~30 s make every create scan past their inodes: emptying the previous copy first made rsync's runs 1.8 s → 6.3 s). sft fsyncs each file before its receipt; rsync and scp do not fsync. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
+    `${ctx.runs}, files in ${ctx.work}; every run receives into a new directory and nothing is deleted between runs (on this ext4 without a journal, files deleted in the last ~30 s make every create scan past their inodes: emptying the previous copy first made rsync's runs 1.8 s → 6.3 s). sft fsyncs each file before its receipt (and each directory it links files into); rsync -a and scp do not fsync; rsync -a --fsync fsyncs every file it writes (not directories), one after the other. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
   // A new directory per run; the last run's copy of each tool is checked against the source below.
   const runs = new Map();
   const fresh = (tool) => {
@@ -67,21 +67,24 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
     });
   }
   if (sshd.missing === undefined) {
-    cases.push({
-      name: `rsync -a over ssh (${count} × ${label})`,
-      tool: 'rsync -a',
-      size: bytes,
-      run: async () => {
-        fresh('rsync');
-        syncDisk();
-        const run = await withSshd(ctx, sshd, undefined, async () => {
-          const client = await rsync(ctx, sshd, tree, `${sshd.login}:${dest('rsync')}/`, { size: bytes, files });
-          return { seconds: client.seconds, client: clientSide(client) };
-        });
-        expectTree(join(dest('rsync'), name), tree, 'rsync');
-        return run;
-      },
-    });
+    for (const fsync of [false, true]) {
+      const [tool, key] = fsync ? ['rsync -a --fsync', 'rsync-fsync'] : ['rsync -a', 'rsync'];
+      cases.push({
+        name: `${tool} over ssh (${count} × ${label})`,
+        tool,
+        size: bytes,
+        run: async () => {
+          fresh(key);
+          syncDisk();
+          const run = await withSshd(ctx, sshd, undefined, async () => {
+            const client = await rsync(ctx, sshd, tree, `${sshd.login}:${dest(key)}/`, { size: bytes, files, fsync });
+            return { seconds: client.seconds, client: clientSide(client) };
+          });
+          expectTree(join(dest(key), name), tree, tool);
+          return run;
+        },
+      });
+    }
     if (withScp) {
       cases.push({
         name: `scp -r (${count} × ${label}), reference`,
@@ -103,8 +106,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
   try {
     const measuredCases = await alternate(cases, ctx.repeat);
     const ours = measuredCases[0];
-    const get = measuredCases.find((m) => m?.tool === 'sft get');
-    const [theirs, reference] = measuredCases.filter((m) => m !== ours && m !== get);
+    const [get, theirs, durable, reference] = ['sft get', 'rsync -a', 'rsync -a --fsync', 'scp -r'].map((tool) => measuredCases.find((m) => m?.tool === tool));
     for (const m of measuredCases) {
       if (m === undefined) continue;
       section.measurement({ ...m, files: count });
@@ -112,7 +114,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
     }
     // Content, once per set: the last run's tree of each tool against the source.
     const want = treeDigest(tree);
-    for (const tool of ['sft', 'sft-get', 'rsync', 'scp']) {
+    for (const tool of ['sft', 'sft-get', 'rsync', 'rsync-fsync', 'scp']) {
       const copy = join(dest(tool), name);
       let digest;
       try {
@@ -124,6 +126,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
       section.line(`${tool}: every file of the last copy matches the source (SHA-256 over paths and contents)`);
     }
     section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time`, ours: ours.seconds, theirs: theirs?.seconds, peer: 'rsync -a', goal: 1, why: sshd.missing ?? ours.failed ?? theirs?.failed });
+    if (durable?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs rsync -a --fsync (durable)`, ours: ours.seconds, theirs: durable.seconds, peer: 'rsync -a --fsync' });
     if (get?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: sft get vs sft send`, ours: get.seconds, theirs: ours.seconds, peer: 'sft send', goal: 1.1, main: false });
     if (reference?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs scp -r`, ours: ours.seconds, theirs: reference.seconds, peer: 'scp -r', main: false });
     if (label === '4 KiB') {
