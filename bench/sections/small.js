@@ -11,20 +11,27 @@ export async function smallBench(ctx) {
   const sets = ctx.quick
     ? [{ count: 2_000, dirs: 20, label: '4 KiB', size: () => 4096, scp: true }, { count: 10_000, dirs: 100, label: '0–1 KiB', size: spread }]
     : [{ count: 10_000, dirs: 100, label: '4 KiB', size: () => 4096, scp: true }, { count: 100_000, dirs: 1_000, label: '0–1 KiB', size: spread }];
-  for (const set of sets) await smallSet(ctx, sshd, set);
+  // Every set's copies stay until the section ends: on ext4 without a journal, a create scans past the inodes freed
+  // in the last 60 s (up to 6 minutes while their inode table is dirty), so deleting the first set's copies made
+  // every create of the next set slower, for sft and rsync alike.
+  try {
+    for (const set of sets) await smallSet(ctx, sshd, set);
+  } finally {
+    rmSync(join(ctx.work, 'small'), { recursive: true, force: true });
+  }
 }
 
 /** Sizes 0 to 1024 bytes, spread evenly (a fixed sequence, so every run makes the same tree). */
 const spread = (i) => (i * 7919) % 1025;
 
 async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
-  const dir = join(ctx.work, 'small');
+  const dir = join(ctx.work, 'small', String(count));
   const tree = join(dir, `files-${count}`);
   mkdirSync(tree, { recursive: true });
   const bytes = makeTree(tree, count, dirs, size);
   const name = basename(tree);
   const section = ctx.results.section(`${count.toLocaleString('en')} files of ${label} in ${dirs} directories: sft send vs rsync -a over ssh`,
-    `${ctx.runs}, files in ${ctx.work}; every run receives into a new directory and nothing is deleted between runs (on this ext4 without a journal, files deleted in the last ~30 s make every create scan past their inodes: emptying the previous copy first made rsync's runs 1.8 s → 6.3 s). sft fsyncs each file before its receipt (and each directory it links files into); rsync -a and scp do not fsync; rsync -a --fsync fsyncs every file it writes (not directories), one after the other. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
+    `${ctx.runs}, files in ${ctx.work}; every run receives into a new directory and nothing is deleted between runs (on this ext4 without a journal, files deleted in the last minute or more make every create scan past their inodes: emptying the previous copy first made rsync's runs 1.8 s → 6.3 s). sft fsyncs each file before its receipt (and each directory it links files into); rsync -a and scp do not fsync; rsync -a --fsync fsyncs every file it writes (not directories), one after the other. ssh uses the same cipher for all (aes256-gcm@openssh.com).`);
   // A new directory per run; the last run's copy of each tool is checked against the source below.
   const runs = new Map();
   const fresh = (tool) => {
@@ -103,36 +110,32 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
       });
     }
   } else section.line(`rsync and scp comparisons skipped: ${sshd.missing}`);
-  try {
-    const measuredCases = await alternate(cases, ctx.repeat);
-    const ours = measuredCases[0];
-    const [get, theirs, durable, reference] = ['sft get', 'rsync -a', 'rsync -a --fsync', 'scp -r'].map((tool) => measuredCases.find((m) => m?.tool === tool));
-    for (const m of measuredCases) {
-      if (m === undefined) continue;
-      section.measurement({ ...m, files: count });
-      if (m.seconds !== undefined) section.bar(`${count.toLocaleString('en')} files of ${label} (files per second)`, m.tool, count / m.seconds, `${(count / m.seconds).toFixed(0)} files/s, ${(bytes / MiB / m.seconds).toFixed(1)} MiB/s`);
+  const measuredCases = await alternate(cases, ctx.repeat);
+  const ours = measuredCases[0];
+  const [get, theirs, durable, reference] = ['sft get', 'rsync -a', 'rsync -a --fsync', 'scp -r'].map((tool) => measuredCases.find((m) => m?.tool === tool));
+  for (const m of measuredCases) {
+    if (m === undefined) continue;
+    section.measurement({ ...m, files: count });
+    if (m.seconds !== undefined) section.bar(`${count.toLocaleString('en')} files of ${label} (files per second)`, m.tool, count / m.seconds, `${(count / m.seconds).toFixed(0)} files/s, ${(bytes / MiB / m.seconds).toFixed(1)} MiB/s`);
+  }
+  // Content, once per set: the last run's tree of each tool against the source.
+  const want = treeDigest(tree);
+  for (const tool of ['sft', 'sft-get', 'rsync', 'rsync-fsync', 'scp']) {
+    const copy = join(dest(tool), name);
+    let digest;
+    try {
+      digest = treeDigest(copy);
+    } catch {
+      continue; // that tool did not run
     }
-    // Content, once per set: the last run's tree of each tool against the source.
-    const want = treeDigest(tree);
-    for (const tool of ['sft', 'sft-get', 'rsync', 'rsync-fsync', 'scp']) {
-      const copy = join(dest(tool), name);
-      let digest;
-      try {
-        digest = treeDigest(copy);
-      } catch {
-        continue; // that tool did not run
-      }
-      if (digest !== want) throw new Error(`${tool}: ${copy} differs from the source`);
-      section.line(`${tool}: every file of the last copy matches the source (SHA-256 over paths and contents)`);
-    }
-    section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time`, ours: ours.seconds, theirs: theirs?.seconds, peer: 'rsync -a', goal: 1, why: sshd.missing ?? ours.failed ?? theirs?.failed });
-    if (durable?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs rsync -a --fsync (durable)`, ours: ours.seconds, theirs: durable.seconds, peer: 'rsync -a --fsync' });
-    if (get?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: sft get vs sft send`, ours: get.seconds, theirs: ours.seconds, peer: 'sft send', goal: 1.1, main: false });
-    if (reference?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs scp -r`, ours: ours.seconds, theirs: reference.seconds, peer: 'scp -r', main: false });
-    if (label === '4 KiB') {
-      for (const side of ['client', 'server']) section.limit({ what: `peak RSS, ${side}, ${count.toLocaleString('en')} files`, value: ours[side]?.rssMiB, max: 100, why: ours.failed });
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (digest !== want) throw new Error(`${tool}: ${copy} differs from the source`);
+    section.line(`${tool}: every file of the last copy matches the source (SHA-256 over paths and contents)`);
+  }
+  section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time`, ours: ours.seconds, theirs: theirs?.seconds, peer: 'rsync -a', goal: 1, why: sshd.missing ?? ours.failed ?? theirs?.failed });
+  if (durable?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs rsync -a --fsync (durable)`, ours: ours.seconds, theirs: durable.seconds, peer: 'rsync -a --fsync' });
+  if (get?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: sft get vs sft send`, ours: get.seconds, theirs: ours.seconds, peer: 'sft send', goal: 1.1, main: false });
+  if (reference?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs scp -r`, ours: ours.seconds, theirs: reference.seconds, peer: 'scp -r', main: false });
+  if (label === '4 KiB') {
+    for (const side of ['client', 'server']) section.limit({ what: `peak RSS, ${side}, ${count.toLocaleString('en')} files`, value: ours[side]?.rssMiB, max: 100, why: ours.failed });
   }
 }
