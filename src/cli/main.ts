@@ -51,7 +51,9 @@ const ONE_STREAM_COMMANDS = new Set(['encrypt', 'decrypt']);
 
 if (isMain()) {
   ignoreClosedReaders(process.stdout, process.stderr);
-  // Inbox work is many small file-system calls per file (open, fsync, link, ...): more threads overlap them.
+  // Inbox work is many small file-system calls per file (open, fsync, link, ...): more threads overlap them. libuv
+  // sizes its thread pool at first use, which the ES module loader makes before this line runs, so this reaches the
+  // forked `serve` workers (they inherit the environment), not this process: it keeps libuv's default of 4.
   process.env.UV_THREADPOOL_SIZE ??= '16';
   if (process.env.SFT_SERVE_WORKER === '1' && process.send !== undefined) {
     const { serveWorker } = await import('./serve-cluster.js');
