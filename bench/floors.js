@@ -6,18 +6,24 @@
 //    directory as a sender walks a tree (no network, no cryptography): rsync's (create a temporary beside the
 //    target, write, close, set times, rename), sft's without fsync, and sft's with its durability (create in the
 //    partial folder, write, set times, fsync, close, link into place, unlink, then an fsync of the directory shared
-//    as sft's DirectorySync shares it; 32 files in flight, 16 thread-pool threads as the sft command sets). A
+//    as sft's DirectorySync shares it; 32 files in flight, 16 thread-pool threads as `sft serve` gives its forked workers). A
 //    variant with fdatasync for the files (directories still fsynced). `sync` runs before each.
 //  - the peak RSS of a Node process that does nothing, and of one that runs scrypt at age's work factor.
 // Files go under [dir] (default: the system's temporary directory). On ext4 without a journal, run it where
 // nothing was deleted in the last minutes: creates skip recently freed inodes (docs/PERFORMANCE.md).
-process.env.UV_THREADPOOL_SIZE ??= '16';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, fsync, fdatasync, futimesSync, linkSync, lstatSync, mkdirSync, mkdtempSync, open, close, openSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+
+// libuv sizes its thread pool when it first uses it, which Node's module loader does before this line runs: the
+// size must be in the environment at start, so the script runs itself again with it.
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  const { status } = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } });
+  process.exit(status ?? 1);
+}
 
 const GiB_IN_MiB = 1024;
 const CHUNK = 256 * 1024;
