@@ -132,7 +132,7 @@ async function smallSet(ctx, sshd, { count, dirs, label, size, scp: withScp }) {
     section.line(`${tool}: every file of the last copy matches the source (SHA-256 over paths and contents)`);
   }
   section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time`, ours: ours.seconds, theirs: theirs?.seconds, peer: 'rsync -a', goal: 1, why: sshd.missing ?? ours.failed ?? theirs?.failed });
-  section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs rsync -a --fsync (durable)`, ours: ours.seconds, theirs: durable?.seconds, peer: 'rsync -a --fsync', why: sshd.missing ?? ours.failed ?? durable?.failed });
+  section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs rsync -a --fsync (files fsynced)`, ours: ours.seconds, theirs: durable?.seconds, peer: 'rsync -a --fsync', why: sshd.missing ?? ours.failed ?? durable?.failed });
   if (get?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: sft get vs sft send`, ours: get.seconds, theirs: ours.seconds, peer: 'sft send', goal: 1.1, main: false });
   if (reference?.seconds !== undefined) section.compare({ what: `${count.toLocaleString('en')} files of ${label}: wall time, vs scp -r`, ours: ours.seconds, theirs: reference.seconds, peer: 'scp -r', main: false });
   if (label === '4 KiB') {
