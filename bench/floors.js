@@ -6,8 +6,8 @@
 //    directory as a sender walks a tree (no network, no cryptography): rsync's (create a temporary beside the
 //    target, write, close, set times, rename), sft's without fsync, and sft's with its durability (create in the
 //    partial folder, write, set times, fsync, close, link into place, unlink, then an fsync of the directory shared
-//    as sft's DirectorySync shares it; 32 files in flight, 16 thread-pool threads as `sft serve` gives its forked workers). A
-//    variant with fdatasync for the files (directories still fsynced). `sync` runs before each.
+//    as sft's DirectorySync shares it; 32 files in flight, 16 thread-pool threads as `sft serve` gives its forked
+//    workers). A variant with fdatasync for the files (directories still fsynced). `sync` runs before each.
 //  - the peak RSS of a Node process that does nothing, and of one that runs scrypt at age's work factor.
 // Files go under [dir] (default: the system's temporary directory). On ext4 without a journal, run it where
 // nothing was deleted in the last minutes: creates skip recently freed inodes (docs/PERFORMANCE.md).

@@ -1,5 +1,6 @@
 // Many small files on the real disk: sft send against rsync -a over ssh (and, for reference, rsync -a --fsync,
-// which fsyncs files but not directories, and scp -r), issue 8 goal 3; the peak RSS of each side at 10,000 files (goal 4); sft get of the same tree (issue 7).
+// which fsyncs files but not directories, and scp -r), issue 8 goal 3; the peak RSS of each side at 10,000 files
+// (goal 4); sft get of the same tree (issue 7).
 import { basename, join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { MiB, expectTree, makeTree, syncDisk, treeDigest } from '../lib/files.js';
