@@ -1,4 +1,4 @@
-// node bench/floors.js [dir]: what issue 8's goals leave to work with on this machine, with Node's own crypto and
+// npm run floors [-- dir]: what issue 8's goals leave to work with on this machine, with Node's own crypto and
 // sft's promises (docs/PERFORMANCE.md, "Floors"). Three measurements, each in words on the console:
 //  - CPU per GiB of the cryptography a side cannot skip, with node:crypto: SHA-256 of the content, and AES-256-GCM
 //    sealing or opening 256 KiB chunks with a new cipher per chunk (STREAM), on buffers already in memory;
@@ -6,17 +6,18 @@
 //    directory as a sender walks a tree (no network, no cryptography): rsync's (create a temporary beside the
 //    target, write, close, set times, rename), sft's without fsync, and sft's with its durability (create in the
 //    partial folder, write, set times, fsync, close, link into place, unlink, then an fsync of the directory shared
-//    as sft's DirectorySync shares it; 32 files in flight, 16 thread-pool threads as `sft serve` gives its forked
+//    by sft's own DirectorySync; 32 files in flight, 16 thread-pool threads as `sft serve` gives its forked
 //    workers). A variant with fdatasync for the files (directories still fsynced). `sync` runs before each.
 //  - the peak RSS of a Node process that does nothing, and of one that runs scrypt at age's work factor.
 // Files go under [dir] (default: the system's temporary directory). On ext4 without a journal, run it where
 // nothing was deleted in the last minutes: creates skip recently freed inodes (docs/PERFORMANCE.md).
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, fsync, fdatasync, futimesSync, linkSync, lstatSync, mkdirSync, mkdtempSync, open, close, openSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fdatasync, futimesSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DirectorySync } from '../dist/transfer/store.js';
 
 // libuv sizes its thread pool when it first uses it, which Node's module loader does before this line runs: the
 // size must be in the environment at start, so the script runs itself again with it.
@@ -65,8 +66,6 @@ function cryptoFloor() {
 
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
-const openAsync = promisify(open);
-const closeAsync = promisify(close);
 
 /** The receiving side's steps for 10,000 × 4 KiB in 100 directories under a new `dest`; returns wall and CPU. */
 async function fileSteps(mode, dest) {
@@ -114,26 +113,6 @@ async function fileSteps(mode, dest) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const used = process.cpuUsage(cpuStart);
   return `${seconds.toFixed(2)} s (CPU ${(used.user / 1e6).toFixed(2)} s user + ${(used.system / 1e6).toFixed(2)} s sys)`;
-}
-
-/** sft's DirectorySync (src/transfer/store.ts): one fsync per directory for every file linked before it started. */
-class DirectorySync {
-  #queued = new Map();
-  #tail = new Map();
-
-  sync(dir) {
-    const queued = this.#queued.get(dir);
-    if (queued !== undefined) return queued;
-    const job = (this.#tail.get(dir) ?? Promise.resolve()).then(async () => {
-      this.#queued.delete(dir);
-      const fd = await openAsync(dir, 'r');
-      await fsyncAsync(fd).finally(() => closeAsync(fd));
-    });
-    const tail = job.catch(() => undefined);
-    this.#queued.set(dir, job);
-    this.#tail.set(dir, tail);
-    return job;
-  }
 }
 
 function peakRss(script) {

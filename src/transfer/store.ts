@@ -336,7 +336,7 @@ function checkParents(root: string, segments: string[], create: boolean): string
  * fsyncs directories after files are linked into them, one fsync per directory for every file linked before it
  * started: many small files committing at once share a directory fsync instead of queueing one each.
  */
-class DirectorySync {
+export class DirectorySync {
   readonly #queued = new Map<string, Promise<void>>();
   readonly #tail = new Map<string, Promise<void>>();
 
