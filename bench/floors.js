@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DirectorySync } from '../dist/transfer/store.js';
+import { syncDisk } from './lib/files.js';
 
 // libuv sizes its thread pool when it first uses it, which Node's module loader does before this line runs: the
 // size must be in the environment at start, so the script runs itself again with it.
@@ -29,11 +30,13 @@ if (process.env.UV_THREADPOOL_SIZE === undefined) {
 const GiB_IN_MiB = 1024;
 const CHUNK = 256 * 1024;
 
+/** `used` (from process.cpuUsage) in words. */
+const cpuText = (used) => `${(used.user / 1e6).toFixed(2)} s user + ${(used.system / 1e6).toFixed(2)} s sys`;
+
 function cpu(work) {
   const start = process.cpuUsage();
   work();
-  const used = process.cpuUsage(start);
-  return `${(used.user / 1e6).toFixed(2)} s user + ${(used.system / 1e6).toFixed(2)} s sys`;
+  return cpuText(process.cpuUsage(start));
 }
 
 function cryptoFloor() {
@@ -111,8 +114,7 @@ async function fileSteps(mode, dest) {
   }
   await Promise.all(inFlight);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const used = process.cpuUsage(cpuStart);
-  return `${seconds.toFixed(2)} s (CPU ${(used.user / 1e6).toFixed(2)} s user + ${(used.system / 1e6).toFixed(2)} s sys)`;
+  return `${seconds.toFixed(2)} s (CPU ${cpuText(process.cpuUsage(cpuStart))})`;
 }
 
 function peakRss(script) {
@@ -127,7 +129,7 @@ try {
   let n = 0;
   for (const round of [1, 2]) {
     for (const mode of ['rsync', 'sft, no fsync', 'sft', 'sft, fdatasync']) {
-      execFileSync('sync');
+      syncDisk();
       console.log(`file-system steps, 10,000 × 4 KiB, ${mode.padEnd(14)} (round ${round}): ${await fileSteps(mode, join(base, String(n++)))}`);
     }
   }
